@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { describeError, ExitCode, isMlsecError } from '../core/errors.js';
+import { registerScan } from './commands/scan.js';
+import { makeTerminal } from './output.js';
+
+function packageVersion(): string {
+  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+/**
+ * The one place that turns results and errors into output and an exit code. Commands set
+ * `process.exitCode`; errors land here; stack traces only with --debug.
+ */
+export async function main(argv: readonly string[]): Promise<void> {
+  const debug = argv.includes('--debug');
+  const colorFlag = argv.includes('--no-color') ? false : argv.includes('--color') ? true : undefined;
+  const terminal = makeTerminal(process, colorFlag);
+  const version = packageVersion();
+  const program = new Command('mlsec')
+    .description('Scan, checksum, sign, verify, push and pull ML model artifacts.')
+    .version(version, '-V, --version')
+    .option('--debug', 'print stack traces for errors')
+    .option('--color', 'force coloured output')
+    .option('--no-color', 'disable coloured output (NO_COLOR is honoured too)')
+    .showHelpAfterError('(run mlsec --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => terminal.stdout.write(text),
+      writeErr: (text) => terminal.stderr.write(text),
+    });
+  registerScan(program, terminal, version);
+  try {
+    await program.parseAsync(argv as string[]);
+  } catch (error) {
+    process.exitCode = handleError(error, terminal.stderr, debug);
+  }
+}
+
+function handleError(error: unknown, stderr: NodeJS.WritableStream, debug: boolean): number {
+  if (error instanceof CommanderError) {
+    // Help and version end here too, with code 0; commander has already printed them.
+    return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+  }
+  if (isMlsecError(error)) {
+    stderr.write(`mlsec: ${error.message}\n`);
+    if (debug && error.stack) stderr.write(`${error.stack}\n`);
+    return error.exitCode;
+  }
+  stderr.write(
+    `mlsec: internal error: ${describeError(error)}${debug ? '' : ' (run with --debug for details)'}\n`,
+  );
+  if (debug && error instanceof Error && error.stack) stderr.write(`${error.stack}\n`);
+  return ExitCode.usage;
+}

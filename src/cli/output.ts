@@ -1,0 +1,43 @@
+import { Chalk, type ChalkInstance } from 'chalk';
+
+/** Everything a command may print to or learn about its terminal, decided once at start-up. */
+export interface Terminal {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  color: ChalkInstance;
+  /** Spinners and progress bars: only for a person at a terminal, never in CI. */
+  interactive: boolean;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+/** NO_COLOR (any non-empty value) wins; then FORCE_COLOR; then whether stdout is a terminal. */
+export function colorLevel(env: NodeJS.ProcessEnv, isTTY: boolean, flag: boolean | undefined): 0 | 1 | 2 | 3 {
+  if (flag === false) return 0;
+  if (env.NO_COLOR) return 0;
+  if (flag === true) return 1;
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) {
+    if (force === '' || force === 'true') return 1;
+    if (force === 'false') return 0;
+    const level = Number(force);
+    return level >= 0 && level <= 3 ? (level as 0 | 1 | 2 | 3) : 1;
+  }
+  if (env.TERM === 'dumb') return 0;
+  return isTTY ? 1 : 0;
+}
+
+export function makeTerminal(
+  process: Pick<NodeJS.Process, 'stdout' | 'stderr' | 'env' | 'cwd'>,
+  colorFlag?: boolean,
+): Terminal {
+  const isTTY = process.stdout.isTTY === true;
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    color: new Chalk({ level: colorLevel(process.env, isTTY, colorFlag) }),
+    interactive: process.stderr.isTTY === true && !process.env.CI && !process.env.PRE_COMMIT,
+    env: process.env,
+    cwd: process.cwd(),
+  };
+}

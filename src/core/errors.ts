@@ -1,0 +1,46 @@
+/** Exit codes are part of the public contract: 0 pass, 1 policy or verification failure, 2 usage or input error. */
+export const ExitCode = { ok: 0, policy: 1, usage: 2 } as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+export type MlsecErrorCode =
+  | 'USAGE'
+  | 'CONFIG_INVALID'
+  | 'INPUT_NOT_FOUND'
+  | 'INPUT_UNREADABLE'
+  | 'OUTPUT_UNWRITABLE'
+  | 'INTERNAL';
+
+const exitCodeOf: Record<MlsecErrorCode, ExitCodeValue> = {
+  USAGE: ExitCode.usage,
+  CONFIG_INVALID: ExitCode.usage,
+  INPUT_NOT_FOUND: ExitCode.usage,
+  INPUT_UNREADABLE: ExitCode.usage,
+  OUTPUT_UNWRITABLE: ExitCode.usage,
+  INTERNAL: ExitCode.usage,
+};
+
+/**
+ * An error the user can act on. It carries its exit code and a one-line message;
+ * the CLI's single top-level handler prints it. Findings are results, never errors.
+ */
+export class MlsecError extends Error {
+  readonly code: MlsecErrorCode;
+  readonly exitCode: ExitCodeValue;
+
+  constructor(code: MlsecErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MlsecError';
+    this.code = code;
+    this.exitCode = exitCodeOf[code];
+  }
+}
+
+export function isMlsecError(value: unknown): value is MlsecError {
+  return value instanceof MlsecError;
+}
+
+/** The message of an unknown thrown value, on one line. */
+export function describeError(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}

@@ -1,0 +1,73 @@
+import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
+import { createGunzip, createInflate, createInflateRaw } from 'node:zlib';
+import { describeError } from '../../../errors.js';
+import type { ScanContext } from '../../context.js';
+
+export type Compression = 'gzip' | 'zlib' | 'deflate-raw' | 'bzip2' | 'xz';
+
+const require = createRequire(import.meta.url);
+
+function decompressor(kind: Compression, input: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  switch (kind) {
+    case 'gzip':
+      return Readable.from(input).pipe(createGunzip());
+    case 'zlib':
+      return Readable.from(input).pipe(createInflate());
+    case 'deflate-raw':
+      return Readable.from(input).pipe(createInflateRaw());
+    case 'bzip2': {
+      // unbzip2-stream is CommonJS; it is the maintained pure-JS streaming bzip2 decoder.
+      const unbzip2 = require('unbzip2-stream') as () => NodeJS.ReadWriteStream;
+      return Readable.from(input).pipe(unbzip2()) as unknown as AsyncIterable<Uint8Array>;
+    }
+    case 'xz': {
+      // Loaded on first use: the WebAssembly decoder is not needed by most scans.
+      const { XzReadableStream } = require('xz-decompress') as typeof import('xz-decompress');
+      return new XzReadableStream(
+        ReadableStream.from(input) as unknown as ReadableStream<Uint8Array>,
+      ) as unknown as AsyncIterable<Uint8Array>;
+    }
+  }
+}
+
+/**
+ * Decompresses a stream with a bomb guard: it stops at the size limit or when the output
+ * outgrows the input by more than the allowed ratio, and reports why. Corrupt data ends the
+ * stream with a finding instead of an exception, so the reader downstream keeps what it saw.
+ */
+export async function* expand(
+  kind: Compression,
+  input: AsyncIterable<Uint8Array>,
+  context: ScanContext,
+  label: string,
+): AsyncIterable<Uint8Array> {
+  const { maxExpandedBytes, maxCompressionRatio, bombFloorBytes } = context.limits;
+  let consumed = 0;
+  async function* counted() {
+    for await (const chunk of input) {
+      consumed += chunk.length;
+      yield chunk;
+    }
+  }
+  let produced = 0;
+  try {
+    for await (const raw of decompressor(kind, counted())) {
+      const chunk = raw instanceof Uint8Array ? raw : new Uint8Array(raw as ArrayBuffer);
+      produced += chunk.length;
+      const ratioExceeded = produced > bombFloorBytes && produced > consumed * maxCompressionRatio;
+      if (produced > maxExpandedBytes || ratioExceeded) {
+        const why = ratioExceeded
+          ? `expands more than ${maxCompressionRatio}x (${produced} bytes from ${consumed})`
+          : `expands beyond ${maxExpandedBytes} bytes`;
+        context.report('decompressionBomb', `${label} ${why}; the rest was not inspected`);
+        context.partial();
+        return;
+      }
+      yield chunk;
+    }
+  } catch (error) {
+    context.report('damaged', `${label} is corrupt: ${describeError(error)}`, { offset: consumed });
+    context.partial();
+  }
+}

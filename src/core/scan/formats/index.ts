@@ -1,0 +1,25 @@
+import type { FormatReader } from '../format-reader.js';
+import { compressedReaders } from './compressed/compressed-reader.js';
+import { headerOnlyReaders } from './headers/header-formats.js';
+import { npyReader } from './numpy/npy-reader.js';
+import { pickleReader } from './pickle/pickle-reader.js';
+import { tarReader } from './tar/tar-reader.js';
+import { unsupportedReaders } from './unsupported.js';
+import { zipReader } from './zip/zip-reader.js';
+
+/**
+ * The format table, tried in order. Magic-number formats come first; the pickle probe,
+ * which parses, comes after them; zip is also tried on every file by its trailing directory
+ * (see scan-source), because prepended data does not stop zip readers.
+ */
+export const formatReaders: readonly FormatReader[] = [
+  ...unsupportedReaders,
+  zipReader,
+  ...compressedReaders,
+  tarReader,
+  npyReader,
+  ...headerOnlyReaders,
+  pickleReader,
+];
+
+export { zipReader };

@@ -1,0 +1,667 @@
+import type { GlobalClassification } from '../../policy/global-policy.js';
+import { isIdentifierPath } from '../../policy/global-policy.js';
+import type { PickleAnalysis } from './analysis.js';
+import { type BytesArg, type Directive, type HALT, type OpArg, PickleDecodeError } from './decoder.js';
+import { HIGHEST_PROTOCOL, opcodes } from './opcodes.js';
+import { decodeRawUnicodeEscape, decodeStringLiteral, parseDecimal } from './python-literals.js';
+import { type CallValue, calleePath, describe, keptItems, scalar, tupleItems, type Value } from './values.js';
+
+export interface MachineLimits {
+  maxStack: number;
+  maxMarks: number;
+  maxMemo: number;
+  /** Bytes arguments kept whole so nested pickles can be scanned; the rest keep their length only. */
+  maxRetainedBytes: number;
+  maxStringChars: number;
+}
+
+export interface StreamEnd {
+  index: number;
+  start: number;
+  end: number;
+  result: Value | undefined;
+}
+
+/** Decides after each STOP whether another stream is read (HALT stops). */
+export type StreamEndHandler = (end: StreamEnd) => typeof HALT | undefined;
+
+const retainAlways = 1 << 20;
+const pickleMagic = 0x80;
+
+interface Frame {
+  stack: Value[];
+  marks: number[];
+  memo: Map<number, Value>;
+}
+
+/**
+ * An abstract interpreter for the pickle virtual machine. It follows CPython's _pickle
+ * semantics for the stack, marks and memo, but its values only describe objects, so nothing
+ * is ever imported or called. Every import and call is reported to the analysis.
+ */
+export class PickleMachine {
+  streamIndex = 0;
+  streamStart = 0;
+  /** Set once the current stream shows it is a pickle (a protocol header, an import, a STOP). */
+  evidence: boolean;
+  private stack: Value[] = [];
+  private marks: number[] = [];
+  private memo = new Map<number, Value>();
+  private frames: Frame[] = [];
+  private opsInStream = 0;
+  private flat = false;
+  private retained = 0;
+
+  constructor(
+    private readonly analysis: PickleAnalysis,
+    private readonly limits: MachineLimits,
+    private readonly onStreamEnd: StreamEndHandler,
+    firstStreamConfirmed = true,
+  ) {
+    this.evidence = firstStreamConfirmed;
+  }
+
+  readonly handle = (code: number, arg: OpArg, offset: number): Directive | undefined => {
+    const first = this.opsInStream === 0;
+    this.opsInStream += 1;
+    if (this.flat) return this.handleFlat(code, arg, offset);
+    switch (code) {
+      case 0x28: // MARK
+        if (this.marks.length >= this.limits.maxMarks) return this.goFlat('MARK nesting', offset);
+        this.marks.push(this.stack.length);
+        return;
+      case 0x2e: // STOP
+        return this.stop(offset);
+      case 0x30: // POP
+        if (this.stack.length > this.fence()) this.stack.pop();
+        else if (this.marks.length > 0 && this.marks.at(-1) === this.stack.length) this.marks.pop();
+        else throw new PickleDecodeError('unpickling stack underflow', offset);
+        return;
+      case 0x31: // POP_MARK
+        this.popMark(offset);
+        return;
+      case 0x32: // DUP
+        return this.push(this.peek(offset), offset);
+      case 0x46: // FLOAT
+      case 0x47: // BINFLOAT
+      case 0x4e: // NONE
+      case 0x88: // NEWTRUE
+      case 0x89: // NEWFALSE
+        return this.push(scalar, offset);
+      case 0x49: // INT
+        return this.push(this.intLine(arg as string, offset, false), offset);
+      case 0x4c: // LONG
+        return this.push(this.intLine(arg as string, offset, true), offset);
+      case 0x4a: // BININT
+      case 0x4b: // BININT1
+      case 0x4d: // BININT2
+        return this.push({ k: 'int', v: arg as number }, offset);
+      case 0x8a: // LONG1
+      case 0x8b: {
+        // LONG4
+        const data = (arg as BytesArg).data;
+        return this.push({ k: 'long', raw: data && data.length <= 16 ? data.slice() : null }, offset);
+      }
+      case 0x50: // PERSID
+        return this.persistent({ k: 'str', v: arg as string, whole: true }, offset);
+      case 0x51: // BINPERSID
+        return this.persistent(this.pop(offset), offset);
+      case 0x52: {
+        // REDUCE
+        const args = this.pop(offset);
+        const fn = this.pop(offset);
+        return this.push(this.call(fn, args, offset), offset);
+      }
+      case 0x53: {
+        // STRING
+        const text = decodeStringLiteral(arg as string);
+        if (text === undefined) throw new PickleDecodeError('STRING argument is not a quoted string', offset);
+        return this.push(this.str(text), offset);
+      }
+      case 0x54: // BINSTRING
+      case 0x55: // SHORT_BINSTRING
+        return this.push(this.strFromBytes(arg as BytesArg, 'latin1'), offset);
+      case 0x56: // UNICODE
+        return this.push(this.str(decodeRawUnicodeEscape(arg as string)), offset);
+      case 0x58: // BINUNICODE
+      case 0x8c: // SHORT_BINUNICODE
+      case 0x8d: // BINUNICODE8
+        return this.push(this.strFromBytes(arg as BytesArg, 'utf-8'), offset);
+      case 0x42: // BINBYTES
+      case 0x43: // SHORT_BINBYTES
+      case 0x8e: // BINBYTES8
+      case 0x96: // BYTEARRAY8
+        return this.push(this.bytes(arg as BytesArg, offset), offset);
+      case 0x61: {
+        // APPEND
+        const item = this.pop(offset);
+        this.addItems(this.peek(offset), [item]);
+        return;
+      }
+      case 0x65: // APPENDS
+      case 0x90: {
+        // ADDITEMS
+        const items = this.popMark(offset);
+        this.addItems(this.peek(offset), items);
+        return;
+      }
+      case 0x62: {
+        // BUILD
+        const state = this.pop(offset);
+        return this.build(this.peek(offset), state, offset);
+      }
+      case 0x63: {
+        // GLOBAL
+        const [module, name] = arg as [string, string];
+        return this.push(this.importGlobal(module, name, offset), offset);
+      }
+      case 0x69: {
+        // INST
+        const [module, name] = arg as [string, string];
+        const args = this.popMark(offset);
+        const cls = this.importGlobal(module, name, offset);
+        return this.push(this.call(cls, this.seq('tuple', args), offset), offset);
+      }
+      case 0x6f: {
+        // OBJ
+        const items = this.popMark(offset);
+        const cls = items.shift();
+        if (!cls) throw new PickleDecodeError('OBJ without a class', offset);
+        return this.push(this.call(cls, this.seq('tuple', items), offset), offset);
+      }
+      case 0x81: {
+        // NEWOBJ
+        const args = this.pop(offset);
+        const cls = this.pop(offset);
+        return this.push(this.call(cls, args, offset), offset);
+      }
+      case 0x92: {
+        // NEWOBJ_EX
+        const kwargs = this.pop(offset);
+        const args = this.pop(offset);
+        const cls = this.pop(offset);
+        return this.push(this.call(cls, this.seq('tuple', [args, kwargs]), offset), offset);
+      }
+      case 0x93: {
+        // STACK_GLOBAL
+        const name = this.pop(offset);
+        const module = this.pop(offset);
+        return this.push(this.stackGlobal(module, name, offset), offset);
+      }
+      case 0x64: // DICT
+        return this.push(this.dict(this.popMark(offset)), offset);
+      case 0x7d: // EMPTY_DICT
+        return this.push(this.dict([]), offset);
+      case 0x73: {
+        // SETITEM
+        const value = this.pop(offset);
+        const key = this.pop(offset);
+        this.addEntries(this.peek(offset), [key, value]);
+        return;
+      }
+      case 0x75: // SETITEMS
+        this.addEntries(this.peek(offset), this.popMark(offset));
+        return;
+      case 0x6c: // LIST
+        return this.push(this.seq('list', this.popMark(offset)), offset);
+      case 0x5d: // EMPTY_LIST
+        return this.push(this.seq('list', []), offset);
+      case 0x74: // TUPLE
+        return this.push(this.seq('tuple', this.popMark(offset)), offset);
+      case 0x29: // EMPTY_TUPLE
+        return this.push(this.seq('tuple', []), offset);
+      case 0x85: // TUPLE1
+      case 0x86: // TUPLE2
+      case 0x87: {
+        // TUPLE3
+        const n = code - 0x84;
+        const items: Value[] = [];
+        for (let i = 0; i < n; i++) items.unshift(this.pop(offset));
+        return this.push(this.seq('tuple', items), offset);
+      }
+      case 0x8f: // EMPTY_SET
+        return this.push(this.seq('set', []), offset);
+      case 0x91: // FROZENSET
+        return this.push(this.seq('frozenset', this.popMark(offset)), offset);
+      case 0x67: // GET
+        return this.push(this.memoGet(this.memoIndex(arg as string, offset), offset), offset);
+      case 0x68: // BINGET
+      case 0x6a: // LONG_BINGET
+        return this.push(this.memoGet(arg as number, offset), offset);
+      case 0x70: // PUT
+        return this.memoPut(this.memoIndex(arg as string, offset), offset);
+      case 0x71: // BINPUT
+      case 0x72: // LONG_BINPUT
+        return this.memoPut(arg as number, offset);
+      case 0x94: // MEMOIZE
+        return this.memoPut(this.memo.size, offset);
+      case 0x80: // PROTO
+        if ((arg as number) > HIGHEST_PROTOCOL) {
+          throw new PickleDecodeError(`unsupported pickle protocol ${arg as number}`, offset);
+        }
+        if (first) this.evidence = true;
+        return;
+      case 0x82: // EXT1
+      case 0x83: // EXT2
+      case 0x84: // EXT4
+        return this.push(this.extension(arg as number, offset), offset);
+      case 0x95: // FRAME
+        return;
+      case 0x97: // NEXT_BUFFER
+        return this.push({ k: 'opaque', what: 'out-of-band buffer' }, offset);
+      case 0x98: // READONLY_BUFFER
+        this.peek(offset);
+        return;
+      default:
+        throw new PickleDecodeError(`unhandled opcode ${opcodes[code]?.name ?? code}`, offset);
+    }
+  };
+
+  /** The stream (or the limit) ended: reset for the next stream. */
+  private resetStream(nextStart: number): void {
+    this.stack = [];
+    this.marks = [];
+    this.memo = new Map();
+    this.frames = [];
+    this.opsInStream = 0;
+    this.flat = false;
+    this.retained = 0;
+    this.streamIndex += 1;
+    this.streamStart = nextStart;
+    this.evidence = false;
+  }
+
+  private stop(offset: number): Directive | undefined {
+    const result = this.stack.length > this.fence() ? this.stack.pop() : undefined;
+    if (result === undefined && !this.flat) throw new PickleDecodeError('STOP with an empty stack', offset);
+    const frame = this.frames.pop();
+    if (frame) {
+      // An inline pickle (joblib object array) ends; the outer stream resumes.
+      ({ stack: this.stack, marks: this.marks, memo: this.memo } = frame);
+      return;
+    }
+    this.evidence = true;
+    const end: StreamEnd = { index: this.streamIndex, start: this.streamStart, end: offset + 1, result };
+    const directive = this.onStreamEnd(end);
+    this.resetStream(offset + 1);
+    return directive;
+  }
+
+  private handleFlat(code: number, arg: OpArg, offset: number): Directive | undefined {
+    switch (code) {
+      case 0x63:
+      case 0x69: {
+        const [module, name] = arg as [string, string];
+        this.importGlobal(module, name, offset);
+        return;
+      }
+      case 0x93:
+        this.evidence = true;
+        this.analysis.report(
+          'dynamicGlobal',
+          'STACK_GLOBAL after an analysis limit: the imported name cannot be resolved',
+          offset,
+        );
+        return;
+      case 0x82:
+      case 0x83:
+      case 0x84:
+        this.extension(arg as number, offset);
+        return;
+      case 0x2e:
+        return this.stop(offset);
+      default:
+        return;
+    }
+  }
+
+  private goFlat(what: string, offset: number): undefined {
+    this.analysis.report(
+      'resourceLimit',
+      `${what} exceeds the analysis limit; imports are still reported but calls are no longer resolved`,
+      offset,
+    );
+    this.flat = true;
+    this.stack = [];
+    this.marks = [];
+    this.memo = new Map();
+    return undefined;
+  }
+
+  private fence(): number {
+    return this.marks.length > 0 ? this.marks[this.marks.length - 1]! : 0;
+  }
+
+  private push(value: Value, offset: number): undefined {
+    if (this.stack.length >= this.limits.maxStack) return this.goFlat('stack depth', offset);
+    this.stack.push(value);
+    return undefined;
+  }
+
+  private pop(offset: number): Value {
+    if (this.stack.length <= this.fence()) throw new PickleDecodeError('unpickling stack underflow', offset);
+    return this.stack.pop()!;
+  }
+
+  private peek(offset: number): Value {
+    if (this.stack.length <= this.fence()) throw new PickleDecodeError('unpickling stack underflow', offset);
+    return this.stack[this.stack.length - 1]!;
+  }
+
+  private popMark(offset: number): Value[] {
+    const mark = this.marks.pop();
+    if (mark === undefined) throw new PickleDecodeError('could not find MARK', offset);
+    return this.stack.splice(mark);
+  }
+
+  private memoIndex(line: string, offset: number): number {
+    const index = parseDecimal(line);
+    if (typeof index !== 'number' || index < 0) throw new PickleDecodeError('invalid memo index', offset);
+    return index;
+  }
+
+  private memoGet(index: number, offset: number): Value {
+    const value = this.memo.get(index);
+    if (!value) throw new PickleDecodeError(`memo value not found at index ${index}`, offset);
+    return value;
+  }
+
+  private memoPut(index: number, offset: number): undefined {
+    const value = this.peek(offset);
+    if (!this.memo.has(index) && this.memo.size >= this.limits.maxMemo)
+      return this.goFlat('memo size', offset);
+    this.memo.set(index, value);
+    return undefined;
+  }
+
+  private intLine(line: string, offset: number, long: boolean): Value {
+    const text = line.trim();
+    if (!long && (text === '00' || text === '01')) return scalar;
+    const value = parseDecimal(text, long);
+    if (value === undefined) throw new PickleDecodeError(`invalid ${long ? 'LONG' : 'INT'} literal`, offset);
+    return typeof value === 'number' ? { k: 'int', v: value } : scalar;
+  }
+
+  private str(text: string): Value {
+    const max = this.limits.maxStringChars;
+    return text.length > max
+      ? { k: 'str', v: text.slice(0, max), whole: false }
+      : { k: 'str', v: text, whole: true };
+  }
+
+  private strFromBytes(arg: BytesArg, encoding: 'utf-8' | 'latin1'): Value {
+    if (!arg.data) return { k: 'str', v: '', whole: false };
+    const max = this.limits.maxStringChars * 4;
+    const slice = arg.data.length > max ? arg.data.subarray(0, max) : arg.data;
+    const value = this.str(new TextDecoder(encoding).decode(slice));
+    return slice === arg.data ? value : { k: 'str', v: (value as { v: string }).v, whole: false };
+  }
+
+  private bytes(arg: BytesArg, offset: number): Value {
+    const { data, length } = arg;
+    const keep =
+      data !== null &&
+      (length <= retainAlways || data[0] === pickleMagic || (data[0] === 0x50 && data[1] === 0x4b)) &&
+      this.retained + length <= this.limits.maxRetainedBytes;
+    if (keep) this.retained += length;
+    return { k: 'bytes', data: keep ? data : null, length, offset };
+  }
+
+  private seq(kind: 'tuple' | 'list' | 'set' | 'frozenset', items: Value[]): Value {
+    return {
+      k: 'seq',
+      kind,
+      items: items.length > keptItems ? items.slice(0, keptItems) : items,
+      count: items.length,
+    };
+  }
+
+  private dict(flat: Value[]): Value {
+    const value: Value = { k: 'dict', entries: [], count: 0 };
+    this.addEntries(value, flat);
+    return value;
+  }
+
+  private addItems(target: Value, items: Value[]): void {
+    if (target.k !== 'seq') return;
+    target.count += items.length;
+    for (const item of items) if (target.items.length < keptItems) target.items.push(item);
+  }
+
+  private addEntries(target: Value, flat: Value[]): void {
+    if (target.k !== 'dict') return;
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      target.count += 1;
+      if (target.entries.length < keptItems) target.entries.push([flat[i]!, flat[i + 1]!]);
+    }
+  }
+
+  private importGlobal(module: string, name: string, offset: number): Value {
+    if (isIdentifierPath(module)) this.evidence = true;
+    this.analysis.importGlobal(module, name, offset);
+    return { k: 'global', module, name, offset, dynamic: false };
+  }
+
+  private stackGlobal(module: Value, name: Value, offset: number): Value {
+    this.evidence = true;
+    if (module.k === 'str' && name.k === 'str' && module.whole && name.whole) {
+      return this.importGlobal(module.v, name.v, offset);
+    }
+    const constant = (v: Value) => ['str', 'bytes', 'int', 'long', 'scalar', 'seq', 'dict'].includes(v.k);
+    if (constant(module) && constant(name) && (module.k !== 'str' || name.k !== 'str')) {
+      throw new PickleDecodeError('STACK_GLOBAL requires str operands', offset);
+    }
+    this.analysis.report(
+      'dynamicGlobal',
+      `STACK_GLOBAL imports a name computed at load time (module from ${describe(module)}, name from ${describe(name)})`,
+      offset,
+    );
+    return { k: 'global', module: '?', name: '?', offset, dynamic: true };
+  }
+
+  private extension(code: number, offset: number): Value {
+    this.evidence = true;
+    if (code <= 0) throw new PickleDecodeError('EXT specifies code <= 0', offset);
+    this.analysis.report(
+      'extensionRegistry',
+      `imports extension code ${code} from the copyreg registry`,
+      offset,
+    );
+    return { k: 'ext', code, offset };
+  }
+
+  private persistent(pid: Value, offset: number): undefined {
+    // PyTorch: ('storage', storage_type, key, location, numel[, view_metadata])
+    const items = tupleItems(pid);
+    const tag = items?.[0];
+    const key = items?.[2];
+    if (tag?.k === 'str' && tag.v === 'storage' && key?.k === 'str') this.analysis.addStorageKey(key.v);
+    return this.push({ k: 'persid', offset }, offset);
+  }
+
+  private call(fn: Value, args: Value, offset: number): CallValue {
+    const result: CallValue = { k: 'call', fn, args, offset };
+    if (fn.k === 'global') {
+      if (fn.dynamic) return result;
+      const c = this.analysis.callGlobal(fn.module, fn.name, offset);
+      this.inspectArguments(fn, c, args, offset);
+    } else if (fn.k !== 'ext') {
+      this.analysis.report('indirectCall', `calls ${describe(fn)}, not an imported global`, offset);
+    }
+    return result;
+  }
+
+  /** Nested pickles: bytes handed to a loader (or pickle-looking bytes handed to anything unsafe). */
+  private inspectArguments(
+    fn: Value & { k: 'global' },
+    c: GlobalClassification,
+    args: Value,
+    offset: number,
+  ): void {
+    if (c.verdict === 'safe' && !c.nestedLoader) return;
+    const payloads: Value[] = [];
+    collectPayloads(args, payloads, 0);
+    const path = `${fn.module}.${fn.name}`;
+    if (c.nestedLoader) {
+      let inspected = payloads.length > 0;
+      for (const payload of payloads) {
+        const data = payloadBytes(payload);
+        if (!data || !this.analysis.queueNested(data, payloadOffset(payload, offset), path))
+          inspected = false;
+      }
+      if (inspected) this.analysis.markNestedInspected(fn.module, fn.name);
+      else {
+        this.analysis.report(
+          'nestedUnscanned',
+          `${path} loads data that cannot be inspected (computed at load time or too large)`,
+          offset,
+          path,
+        );
+      }
+      return;
+    }
+    for (const payload of payloads) {
+      const data = payloadBytes(payload);
+      if (data && data[0] === pickleMagic)
+        this.analysis.queueNested(data, payloadOffset(payload, offset), path);
+    }
+  }
+
+  private build(target: Value, state: Value, offset: number): Directive | undefined {
+    if (target.k === 'global') {
+      const path = target.dynamic ? 'a computed global' : `${target.module}.${target.name}`;
+      this.analysis.report(
+        'globalMutation',
+        `BUILD sets attributes on ${path}`,
+        offset,
+        target.dynamic ? undefined : path,
+      );
+      return;
+    }
+    if (target.k === 'persid' || target.k === 'ext') {
+      this.analysis.report('indirectCall', `BUILD calls __setstate__ of ${describe(target)}`, offset);
+      return;
+    }
+    if (target.k !== 'call') return;
+    if (target.setstate) {
+      this.call(target.setstate, this.seq('tuple', [state]), offset);
+      return;
+    }
+    for (const dict of stateDicts(state)) {
+      for (const [key, value] of dict.entries) {
+        if (key.k !== 'str' || !/^__.*__$/.test(key.v)) continue;
+        this.analysis.report('setstateInjection', `BUILD sets ${key.v} on ${describe(target)}`, offset);
+        if (key.v === '__setstate__') target.setstate = value;
+      }
+    }
+    target.state = state;
+    return this.afterBuild(target, offset);
+  }
+
+  /** joblib writes raw array bytes (or a whole inline pickle) right after a NumpyArrayWrapper's BUILD. */
+  private afterBuild(target: CallValue, offset: number): Directive | undefined {
+    if (calleePath(target) !== 'joblib.numpy_pickle.NumpyArrayWrapper') return;
+    const layout = joblibArrayLayout(target.state);
+    if (layout === 'object') {
+      this.frames.push({ stack: this.stack, marks: this.marks, memo: this.memo });
+      this.stack = [];
+      this.marks = [];
+      this.memo = new Map();
+      return;
+    }
+    if (!layout) {
+      throw new PickleDecodeError(
+        'joblib array of unknown size: the data after it cannot be located',
+        offset,
+      );
+    }
+    return layout.padded ? { skip: layout.bytes, padded: true } : layout.bytes;
+  }
+}
+
+function stateDicts(state: Value): (Value & { k: 'dict' })[] {
+  if (state.k === 'dict') return [state];
+  const items = tupleItems(state);
+  if (items?.length === 2) return items.filter((v): v is Value & { k: 'dict' } => v.k === 'dict');
+  return [];
+}
+
+function collectPayloads(value: Value, out: Value[], depth: number): void {
+  if (depth > 4 || out.length > 16) return;
+  if (value.k === 'bytes') out.push(value);
+  else if (value.k === 'seq') for (const item of value.items) collectPayloads(item, out, depth + 1);
+  else if (value.k === 'dict') for (const [, v] of value.entries) collectPayloads(v, out, depth + 1);
+  else if (value.k === 'call') {
+    const path = calleePath(value);
+    // _codecs.encode(str, 'latin1') is how protocol 2 spells bytes.
+    if (path === '_codecs.encode' || path === 'codecs.encode') {
+      const text = tupleItems(value.args)?.[0];
+      if (text?.k === 'str') {
+        out.push(text);
+        return;
+      }
+    }
+    collectPayloads(value.args, out, depth + 1);
+  } else if (value.k === 'str') out.push(value);
+}
+
+function payloadBytes(value: Value): Uint8Array | null {
+  if (value.k === 'bytes') return value.data;
+  if (value.k === 'str' && value.whole) {
+    const out = new Uint8Array(value.v.length);
+    for (let i = 0; i < value.v.length; i++) {
+      const code = value.v.charCodeAt(i);
+      if (code > 0xff) return null;
+      out[i] = code;
+    }
+    return out;
+  }
+  return null;
+}
+
+function payloadOffset(value: Value, fallback: number): number {
+  return value.k === 'bytes' ? value.offset : fallback;
+}
+
+interface ArrayLayout {
+  bytes: number;
+  padded: boolean;
+}
+
+/** How many raw bytes joblib wrote for a NumpyArrayWrapper, from its pickled state. */
+export function joblibArrayLayout(state: Value | undefined): ArrayLayout | 'object' | undefined {
+  if (state?.k !== 'dict') return undefined;
+  const field = (name: string) => state.entries.find(([k]) => k.k === 'str' && k.v === name)?.[1];
+  const shape = field('shape');
+  const dtype = field('dtype');
+  if (!shape || dtype?.k !== 'call') return undefined;
+  const itemSize = dtypeItemSize(dtype);
+  if (itemSize === 'object') return 'object';
+  if (itemSize === undefined) return undefined;
+  let count = 1;
+  const dims = tupleItems(shape);
+  if (!dims || dims.length !== (shape.k === 'seq' ? shape.count : -1)) return undefined;
+  for (const dim of dims) {
+    if (dim.k !== 'int' || dim.v < 0) return undefined;
+    count *= dim.v;
+  }
+  const bytes = count * itemSize;
+  if (!Number.isSafeInteger(bytes)) return undefined;
+  return { bytes, padded: field('numpy_array_alignment_bytes') !== undefined };
+}
+
+/** numpy.dtype('f8', False, True) plus BUILD state (3, '<', None, None, None, elsize, align, flags). */
+function dtypeItemSize(dtype: CallValue): number | 'object' | undefined {
+  const spec = tupleItems(dtype.args)?.[0];
+  if (spec?.k !== 'str') return undefined;
+  const match = /^[<>|=]?([a-zA-Z?])(\d*)$/.exec(spec.v);
+  if (!match) return undefined;
+  const [, kind, digits] = match;
+  if (kind === 'O') return 'object';
+  const elsize = tupleItems(dtype.state ?? scalar)?.[5];
+  if (elsize?.k === 'int' && elsize.v > 0) return elsize.v;
+  if (kind === '?' || (kind === 'b' && digits === '')) return 1;
+  if (!digits) return undefined;
+  const size = Number(digits);
+  return kind === 'U' ? size * 4 : size;
+}

@@ -1,0 +1,84 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Parser, type ReadEntry } from 'tar';
+import { describeError } from '../../../errors.js';
+import { streamSource } from '../../../source.js';
+import { ascii, type FormatReader, startsWith } from '../../format-reader.js';
+import { isUnsafePath } from '../zip/zip-reader.js';
+
+const fileTypes = new Set(['File', 'OldFile', 'ContiguousFile']);
+const linkTypes = new Set(['SymbolicLink', 'Link']);
+
+/**
+ * Tar archives (and PyTorch's legacy tar checkpoints), parsed by node-tar. Entries are scanned
+ * one at a time as the archive streams past, so memory stays bounded by one read buffer.
+ */
+export const tarReader: FormatReader = {
+  id: 'tar',
+  description: 'tar archive',
+  detect: (head) => startsWith(head, ascii('ustar'), 257),
+  async scan(source, context) {
+    const queue: (ReadEntry | null)[] = [];
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      wake?.();
+      wake = undefined;
+    };
+    const parser = new Parser({
+      onReadEntry: (entry: ReadEntry) => {
+        queue.push(entry);
+        notify();
+      },
+    });
+    let parseError: unknown;
+    const parsing = pipeline(Readable.from(source.stream()), parser)
+      .catch((error: unknown) => {
+        parseError = error;
+      })
+      .finally(() => {
+        queue.push(null);
+        notify();
+      });
+    const names: string[] = [];
+    for (;;) {
+      if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      const entry = queue.shift();
+      if (entry === undefined) continue;
+      if (entry === null) break;
+      names.push(entry.path);
+      if (isUnsafePath(entry.path)) {
+        context.report(
+          'unsafeMemberPath',
+          `member ${JSON.stringify(entry.path)} would be extracted outside the target directory`,
+        );
+      }
+      if (linkTypes.has(entry.type) && entry.linkpath && isUnsafePath(entry.linkpath)) {
+        context.report(
+          'unsafeMemberPath',
+          `link ${JSON.stringify(entry.path)} points to ${JSON.stringify(entry.linkpath)}`,
+        );
+      }
+      if (fileTypes.has(entry.type)) {
+        const iterator = entry[Symbol.asyncIterator]();
+        const chunks = { [Symbol.asyncIterator]: () => ({ next: () => iterator.next() }) };
+        await context.nested(
+          streamSource(chunks as AsyncIterable<Uint8Array>, entry.size ?? undefined),
+          entry.path,
+        );
+      }
+      if (!entry.emittedEnd) {
+        await new Promise<void>((resolve) => {
+          entry.once('end', resolve);
+          entry.resume();
+        });
+      }
+    }
+    await parsing;
+    if (parseError) {
+      context.report('damaged', `tar archive is damaged: ${describeError(parseError)}`);
+      context.partial();
+    }
+    const legacyTorch = ['sys_info', 'pickle', 'storages'].every((name) => names.includes(name));
+    return legacyTorch ? { format: 'pytorch-legacy-tar' } : undefined;
+  },
+};

@@ -1,0 +1,37 @@
+// The library surface: everything the CLI does is available to other tools from here.
+export { ExitCode, MlsecError, type MlsecErrorCode } from './core/errors.js';
+export {
+  type FileReport,
+  type Finding,
+  type ScanSummary,
+  type Severity,
+  severities,
+  summarize,
+} from './core/findings.js';
+export type { ReaderResult, ScanContext } from './core/scan/context.js';
+export type { FormatReader } from './core/scan/format-reader.js';
+export { formatReaders } from './core/scan/formats/index.js';
+export { defaultLimits, type ScanLimits } from './core/scan/limits.js';
+export {
+  type GlobalClassification,
+  GlobalPolicy,
+  type GlobalPolicyOptions,
+} from './core/scan/policy/global-policy.js';
+export { allRules, type RuleInfo, rules } from './core/scan/rules.js';
+export {
+  type ArtifactInput,
+  type OpenedArtifact,
+  type ScanOptions,
+  scanArtifact,
+  scanArtifacts,
+} from './core/scan/scan-artifact.js';
+export { scanSource } from './core/scan/scan-source.js';
+export {
+  type ByteSource,
+  bufferSource,
+  type RandomAccess,
+  randomAccessSource,
+  streamSource,
+} from './core/source.js';
+export { openFileArtifact } from './io/file-source.js';
+export { walkArtifacts } from './io/walk.js';

@@ -1,0 +1,129 @@
+import type { Dirent, Stats } from 'node:fs';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { basename, join, relative, resolve, sep } from 'node:path';
+import picomatch from 'picomatch';
+import { MlsecError } from '../core/errors.js';
+import { makeFinding } from '../core/scan/context.js';
+import type { ArtifactInput } from '../core/scan/scan-artifact.js';
+import { openFileArtifact } from './file-source.js';
+
+export interface WalkOptions {
+  /** Globs matched against paths relative to each scanned root, and against base names. */
+  exclude?: readonly string[];
+  /** Base directory for reported paths (usually the working directory). */
+  cwd: string;
+}
+
+/** Checks that every path exists before any scanning starts, so a typo fails fast with exit 2. */
+export async function checkPaths(paths: readonly string[], cwd: string): Promise<void> {
+  for (const path of paths) {
+    try {
+      await stat(resolve(cwd, path));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new MlsecError('INPUT_NOT_FOUND', `no such file or directory: ${path}`);
+      if (code === 'EACCES') throw new MlsecError('INPUT_UNREADABLE', `permission denied: ${path}`);
+      throw new MlsecError('INPUT_UNREADABLE', `cannot read ${path}: ${(error as Error).message}`);
+    }
+  }
+}
+
+const posix = (path: string) => path.split(sep).join('/');
+
+/**
+ * Yields every regular file under the given paths in a stable order. Symbolic links are
+ * followed only when they stay inside the scanned root; directory links never, so loops cannot
+ * form; a link out of the root is reported, not read.
+ */
+export async function* walkArtifacts(
+  paths: readonly string[],
+  options: WalkOptions,
+): AsyncIterable<ArtifactInput> {
+  const excluded = picomatch([...(options.exclude ?? [])], { dot: true });
+  const isExcluded = (rel: string) => rel !== '' && (excluded(rel) || excluded(basename(rel)));
+  const reportPath = (absolute: string) => posix(relative(options.cwd, absolute) || basename(absolute));
+
+  for (const path of paths) {
+    const absolute = resolve(options.cwd, path);
+    const info = await stat(absolute);
+    if (!info.isDirectory()) {
+      yield fileInput(reportPath(absolute), absolute, info.size);
+      continue;
+    }
+    const root = await realpath(absolute);
+    const visited = new Set<string>();
+    yield* walkDirectory(absolute, root, '', visited);
+  }
+
+  async function* walkDirectory(
+    dir: string,
+    root: string,
+    rel: string,
+    visited: Set<string>,
+  ): AsyncIterable<ArtifactInput> {
+    const info = await stat(dir).catch(() => undefined);
+    const key = info ? `${info.dev}:${info.ino}` : dir;
+    if (visited.has(key)) return;
+    visited.add(key);
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      yield failingInput(reportPath(dir), error);
+      return;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
+      if (isExcluded(childRel)) continue;
+      const child = join(dir, entry.name);
+      if (entry.isDirectory()) yield* walkDirectory(child, root, childRel, visited);
+      else if (entry.isFile()) {
+        const size = (await lstat(child).catch(() => undefined))?.size ?? 0;
+        yield fileInput(reportPath(child), child, size);
+      } else if (entry.isSymbolicLink()) {
+        const link = await followLink(child, root);
+        if (link.kind === 'outside') {
+          yield {
+            path: reportPath(child),
+            size: 0,
+            notes: [
+              makeFinding(
+                'symlinkOutside',
+                `symbolic link to ${link.target} leaves the scanned directory; not followed`,
+                undefined,
+              ),
+            ],
+          };
+        } else if (link.kind === 'file') yield fileInput(reportPath(child), child, link.stats.size);
+      }
+    }
+  }
+}
+
+type LinkTarget = { kind: 'outside'; target: string } | { kind: 'file'; stats: Stats } | { kind: 'other' };
+
+async function followLink(path: string, root: string): Promise<LinkTarget> {
+  let target: string;
+  try {
+    target = await realpath(path);
+  } catch {
+    return { kind: 'other' }; // dangling link: nothing to scan
+  }
+  if (target !== root && !target.startsWith(root + sep)) return { kind: 'outside', target };
+  const stats = await stat(target);
+  // Directory links are not followed: their targets inside the root are walked anyway.
+  return stats.isFile() ? { kind: 'file', stats } : { kind: 'other' };
+}
+
+function fileInput(path: string, absolute: string, size: number): ArtifactInput {
+  return { path, size, open: () => openFileArtifact(absolute) };
+}
+
+function failingInput(path: string, error: unknown): ArtifactInput {
+  return {
+    path,
+    size: 0,
+    open: () => Promise.reject(error),
+  };
+}
