@@ -1,5 +1,5 @@
 import type { FormatReader } from '../format-reader.js';
-import { compressedReaders } from './compressed/compressed-reader.js';
+import { compressedReaders, zlibReader } from './compressed/compressed-reader.js';
 import { headerOnlyReaders } from './headers/header-formats.js';
 import { npyReader } from './numpy/npy-reader.js';
 import { pickleReader } from './pickle/pickle-reader.js';
@@ -9,7 +9,7 @@ import { zipReader } from './zip/zip-reader.js';
 
 /**
  * The format table, tried in order. Magic-number formats come first; the pickle probe,
- * which parses, comes after them; zip is also tried on every file by its trailing directory
+ * which parses, comes after them, and zlib, whose header is weak, last; zip is also tried on every file by its trailing directory
  * (see scan-source), because prepended data does not stop zip readers.
  */
 export const formatReaders: readonly FormatReader[] = [
@@ -20,6 +20,7 @@ export const formatReaders: readonly FormatReader[] = [
   npyReader,
   ...headerOnlyReaders,
   pickleReader,
+  zlibReader,
 ];
 
 export { zipReader };

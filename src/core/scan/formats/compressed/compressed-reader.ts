@@ -1,3 +1,4 @@
+import { constants, inflateSync } from 'node:zlib';
 import { streamSource } from '../../../source.js';
 import { ascii, type FormatReader, startsWith } from '../../format-reader.js';
 import { type Compression, expand } from './expand.js';
@@ -34,11 +35,20 @@ export const compressedReaders: readonly FormatReader[] = [
   wrapper('gzip', (head) => startsWith(head, [0x1f, 0x8b])),
   wrapper('bzip2', (head) => startsWith(head, ascii('BZh')) && head[3]! >= 0x31 && head[3]! <= 0x39),
   wrapper('xz', (head) => startsWith(head, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])),
-  wrapper('zlib', (head) => {
-    // CMF/FLG header: deflate with a window up to 32 KiB, and a valid check value.
-    const cmf = head[0];
-    const flg = head[1];
-    if (cmf === undefined || flg === undefined) return false;
-    return (cmf & 0x0f) === 8 && cmf >> 4 <= 7 && ((cmf << 8) | flg) % 31 === 0 && (flg & 0x20) === 0;
-  }),
 ];
+
+/**
+ * zlib has a weak two-byte header (a protocol 0 pickle can start with one), so it is tried after
+ * the pickle probe and only when the head really inflates.
+ */
+export const zlibReader = wrapper('zlib', (head) => {
+  const cmf = head[0];
+  const flg = head[1];
+  if (cmf === undefined || flg === undefined) return false;
+  if ((cmf & 0x0f) !== 8 || cmf >> 4 > 7 || ((cmf << 8) | flg) % 31 !== 0 || (flg & 0x20) !== 0) return false;
+  try {
+    return inflateSync(head, { finishFlush: constants.Z_SYNC_FLUSH }).length > 0;
+  } catch {
+    return false;
+  }
+});
