@@ -53,7 +53,7 @@ export async function loadConfig(explicit: string | undefined, cwd: string): Pro
 }
 
 export function parseConfig(text: string, path: string): MlsecConfig {
-  const document = parseDocument(text, { prettyErrors: false });
+  const document = parseDocument(text);
   const first = document.errors[0];
   if (first) {
     const line = first.linePos?.[0].line;

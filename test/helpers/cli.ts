@@ -1,0 +1,23 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+
+export const root = resolve(import.meta.dirname, '../..');
+export const bin = join(root, 'bin', 'mlsec.js');
+export const fixture = (...parts: string[]) => join(root, 'fixtures', 'scan', ...parts);
+
+/** Runs the built CLI the way a user does; never throws on a non-zero exit. */
+export async function mlsec(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
+  const result = await execa('node', [bin, ...args], {
+    cwd: options.cwd ?? root,
+    env: { NO_COLOR: '', FORCE_COLOR: '0', CI: 'true', ...options.env },
+    reject: false,
+    timeout: 120_000,
+  });
+  return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+export async function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'mlsec-test-'));
+}
