@@ -1,8 +1,8 @@
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { osSystemPickle } from '../helpers/pickle-asm.js';
 import { mlsec, tempDir } from '../helpers/cli.js';
+import { osSystemPickle } from '../helpers/pickle-asm.js';
 
 async function modelDir() {
   const dir = await tempDir();
@@ -55,7 +55,9 @@ describe('mlsec scan', () => {
 
   it('writes SARIF 2.1.0 that names the rule, level and file', async () => {
     const dir = await modelDir();
-    const { exitCode } = await mlsec(['scan', 'model', '--format', 'sarif', '--output', 'out.sarif'], { cwd: dir });
+    const { exitCode } = await mlsec(['scan', 'model', '--format', 'sarif', '--output', 'out.sarif'], {
+      cwd: dir,
+    });
     expect(exitCode).toBe(1);
     const sarif = JSON.parse(await readFile(join(dir, 'out.sarif'), 'utf8'));
     expect(sarif.version).toBe('2.1.0');
@@ -69,7 +71,12 @@ describe('mlsec scan', () => {
       ruleId: 'MLSEC-PICKLE-001',
       level: 'error',
       locations: [
-        { physicalLocation: { artifactLocation: { uri: 'model/weights.txt' }, region: { startLine: 1, byteOffset: 26 } } },
+        {
+          physicalLocation: {
+            artifactLocation: { uri: 'model/weights.txt' },
+            region: { startLine: 1, byteOffset: 26 },
+          },
+        },
       ],
     });
     expect(run.results[0].partialFingerprints['mlsecFinding/v1']).toMatch(/^[0-9a-f]{64}$/);
@@ -77,7 +84,9 @@ describe('mlsec scan', () => {
 
   it('excludes by glob', async () => {
     const dir = await modelDir();
-    const { exitCode, stdout } = await mlsec(['scan', 'model', '--exclude', '*.txt', '--format', 'json'], { cwd: dir });
+    const { exitCode, stdout } = await mlsec(['scan', 'model', '--exclude', '*.txt', '--format', 'json'], {
+      cwd: dir,
+    });
     expect(exitCode).toBe(0);
     expect(JSON.parse(stdout).results.map((r: { path: string }) => r.path)).toEqual(['model/notes.md']);
   });
@@ -88,7 +97,9 @@ describe('mlsec scan', () => {
     await writeFile(outside, osSystemPickle());
     await symlink(outside, join(dir, 'model', 'link.pkl'));
     await symlink(join(dir, 'model'), join(dir, 'model', 'loop'));
-    const { exitCode, stdout } = await mlsec(['scan', 'model', '--format', 'json', '--fail-on', 'never'], { cwd: dir });
+    const { exitCode, stdout } = await mlsec(['scan', 'model', '--format', 'json', '--fail-on', 'never'], {
+      cwd: dir,
+    });
     expect(exitCode).toBe(0);
     const results = JSON.parse(stdout).results;
     expect(results.map((r: { path: string; format: string }) => [r.path, r.format])).toEqual([
@@ -101,12 +112,24 @@ describe('mlsec scan', () => {
 
   it('honours allow-globals from .mlsec.yaml', async () => {
     const dir = await tempDir();
-    const unknown = Uint8Array.from([0x80, 2, ...new TextEncoder().encode('cmypkg.models\nNet\n'), 0x29, 0x52, 0x2e]);
+    const unknown = Uint8Array.from([
+      0x80,
+      2,
+      ...new TextEncoder().encode('cmypkg.models\nNet\n'),
+      0x29,
+      0x52,
+      0x2e,
+    ]);
     await writeFile(join(dir, 'net.pkl'), unknown);
     const before = await mlsec(['scan', 'net.pkl', '--format', 'json', '--fail-on', 'medium'], { cwd: dir });
     expect(before.exitCode).toBe(1);
-    expect(JSON.parse(before.stdout).results[0].findings.map((f: { rule: string }) => f.rule)).toEqual(['MLSEC-PICKLE-003']);
-    await writeFile(join(dir, '.mlsec.yaml'), 'scan:\n  fail-on: medium\n  allow-globals:\n    - global: mypkg.models.*\n      reason: our own classes\n');
+    expect(JSON.parse(before.stdout).results[0].findings.map((f: { rule: string }) => f.rule)).toEqual([
+      'MLSEC-PICKLE-003',
+    ]);
+    await writeFile(
+      join(dir, '.mlsec.yaml'),
+      'scan:\n  fail-on: medium\n  allow-globals:\n    - global: mypkg.models.*\n      reason: our own classes\n',
+    );
     const after = await mlsec(['scan', 'net.pkl', '--format', 'json'], { cwd: dir });
     expect(after.exitCode).toBe(0);
     expect(JSON.parse(after.stdout).results[0].findings).toEqual([]);
@@ -140,7 +163,13 @@ describe('mlsec scan', () => {
     const { exitCode, stdout } = await mlsec(['scan', '.', '--format', 'json'], { cwd: dir });
     expect(exitCode).toBe(0);
     const results = JSON.parse(stdout).results;
-    expect(results.map((r: { path: string; format: string; findings: { rule: string }[] }) => [r.path, r.format, r.findings.map((f) => f.rule)])).toEqual([
+    expect(
+      results.map((r: { path: string; format: string; findings: { rule: string }[] }) => [
+        r.path,
+        r.format,
+        r.findings.map((f) => f.rule),
+      ]),
+    ).toEqual([
       ['empty.pkl', 'empty', ['MLSEC-FILE-004']],
       ['model.pt', 'unknown', ['MLSEC-FILE-001']],
     ]);

@@ -16,11 +16,8 @@ function decompressor(kind: Compression, input: AsyncIterable<Uint8Array>): Asyn
       return Readable.from(input).pipe(createInflate());
     case 'deflate-raw':
       return Readable.from(input).pipe(createInflateRaw());
-    case 'bzip2': {
-      // unbzip2-stream is CommonJS; it is the maintained pure-JS streaming bzip2 decoder.
-      const unbzip2 = require('unbzip2-stream') as () => NodeJS.ReadWriteStream;
-      return Readable.from(input).pipe(unbzip2()) as unknown as AsyncIterable<Uint8Array>;
-    }
+    case 'bzip2':
+      return classicTransform(require('unbzip2-stream') as () => NodeJS.ReadWriteStream, input);
     case 'xz': {
       // Loaded on first use: the WebAssembly decoder is not needed by most scans.
       const { XzReadableStream } = require('xz-decompress') as typeof import('xz-decompress');
@@ -29,6 +26,36 @@ function decompressor(kind: Compression, input: AsyncIterable<Uint8Array>): Asyn
       ) as unknown as AsyncIterable<Uint8Array>;
     }
   }
+}
+
+/**
+ * Drives a classic (through-style) transform, such as unbzip2-stream, one input chunk at a time:
+ * output is handed on before the next chunk goes in, so at most one block is buffered.
+ */
+async function* classicTransform(
+  create: () => NodeJS.ReadWriteStream,
+  input: AsyncIterable<Uint8Array>,
+): AsyncIterable<Uint8Array> {
+  const stream = create();
+  const queue: Uint8Array[] = [];
+  let failure: unknown;
+  let ended = false;
+  stream.on('data', (chunk: Uint8Array) => queue.push(chunk));
+  stream.on('error', (error: unknown) => {
+    failure ??= error;
+  });
+  stream.on('end', () => {
+    ended = true;
+  });
+  for await (const chunk of input) {
+    stream.write(chunk);
+    if (failure) throw failure;
+    yield* queue.splice(0);
+  }
+  stream.end();
+  for (let i = 0; !ended && !failure && i < 1000; i++) await new Promise((resolve) => setImmediate(resolve));
+  if (failure) throw failure;
+  yield* queue.splice(0);
 }
 
 /**

@@ -199,9 +199,12 @@ export class PickleMachine {
         this.addEntries(this.peek(offset), [key, value]);
         return;
       }
-      case 0x75: // SETITEMS
-        this.addEntries(this.peek(offset), this.popMark(offset));
+      case 0x75: {
+        // SETITEMS: the mark comes off first, then the dict is the new top
+        const flat = this.popMark(offset);
+        this.addEntries(this.peek(offset), flat);
         return;
+      }
       case 0x6c: // LIST
         return this.push(this.seq('list', this.popMark(offset)), offset);
       case 0x5d: // EMPTY_LIST

@@ -63,9 +63,7 @@ export async function scanPickleStream(
   };
   const machine = new PickleMachine(analysis, limits, onStreamEnd);
   const decoder = new PickleDecoder(machine.handle, limits);
-  let total = 0;
   for await (const chunk of chunks) {
-    total += chunk.length;
     decoder.feed(chunk);
     if (decoder.done) break;
   }
@@ -97,8 +95,9 @@ export async function scanPickleStream(
   for (const payload of analysis.nested) {
     await context.nested(bufferSource(payload.data), `pickle@${base + payload.offset}`);
   }
-  void total;
-  return { storageKeys: analysis.storageKeys };
+  return legacyTorch
+    ? { format: 'pytorch-legacy', storageKeys: analysis.storageKeys }
+    : { storageKeys: analysis.storageKeys };
 }
 
 function isTorchMagic(value: Value | undefined): boolean {

@@ -31,7 +31,7 @@ export const tarReader: FormatReader = {
       },
     });
     let parseError: unknown;
-    const parsing = pipeline(Readable.from(source.stream()), parser)
+    const parsing = pipeline(Readable.from(asBuffers(source.stream())), parser)
       .catch((error: unknown) => {
         parseError = error;
       })
@@ -82,3 +82,8 @@ export const tarReader: FormatReader = {
     return legacyTorch ? { format: 'pytorch-legacy-tar' } : undefined;
   },
 };
+
+/** node-tar parses headers with Buffer methods, so plain Uint8Array chunks are viewed as Buffers. */
+async function* asBuffers(chunks: AsyncIterable<Uint8Array>): AsyncIterable<Buffer> {
+  for await (const chunk of chunks) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}

@@ -52,12 +52,11 @@ export async function readCentralDirectory(
   let cdSize = eocd.record.getUint32(12, true);
   let cdOffset = eocd.record.getUint32(16, true);
   let cdEnd = eocd.offset;
-  if (entryCount === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
-    const zip64 = await readZip64(random, eocd.offset);
-    if (zip64) {
-      ({ entryCount, cdSize, cdOffset } = zip64);
-      cdEnd = zip64.recordOffset;
-    }
+  // Writers such as PyTorch's add ZIP64 records even to small archives; they sit before the EOCD.
+  const zip64 = await readZip64(random, eocd.offset);
+  if (zip64) {
+    ({ entryCount, cdSize, cdOffset } = zip64);
+    cdEnd = zip64.recordOffset;
   }
   // Data prepended to the archive shifts every offset; CPython and miniz both correct for it.
   const shift = Math.max(0, cdEnd - cdSize - cdOffset);

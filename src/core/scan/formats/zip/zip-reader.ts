@@ -51,7 +51,9 @@ export const zipReader: FormatReader = {
     reportNameIssues(entries, context);
 
     const torch = entries.map((e) => torchPickle.exec(e.name)).find((m) => m !== null);
-    const format = torch ? 'pytorch' : undefined;
+    const files = entries.filter((e) => !e.name.endsWith('/'));
+    const npz = files.length > 0 && files.every((e) => e.name.endsWith('.npy'));
+    const format = torch ? 'pytorch' : npz ? 'npz' : undefined;
     const pickles = entries.filter((e) => e.name.endsWith('.pkl'));
     const referenced = new Set<string>();
     for (const entry of pickles) {
@@ -138,6 +140,14 @@ export function isUnsafePath(name: string): boolean {
 
 async function scanEntry(random: RandomAccess, entry: ZipEntry, context: ScanContext) {
   const label = JSON.stringify(entry.name);
+  const { bombFloorBytes, maxCompressionRatio } = context.limits;
+  if (entry.size > bombFloorBytes && entry.size > entry.compressedSize * maxCompressionRatio) {
+    // Declared sizes alone show the bomb; inflation below stops at the same bound anyway.
+    context.report(
+      'decompressionBomb',
+      `member ${label} declares ${entry.size} bytes from ${entry.compressedSize} compressed (more than ${maxCompressionRatio}x)`,
+    );
+  }
   if (entry.flags & 0x01) {
     context.report('unscannable', `member ${label} is encrypted and cannot be inspected`);
     context.partial();
