@@ -41,7 +41,7 @@ describe('mlsec scan', () => {
     expect(exitCode).toBe(0);
     expect(stdout).toContain('model/weights.txt (pickle)');
     expect(stdout).toMatch(/CRITICAL +MLSEC-PICKLE-001 +calls os\.system .*@26/);
-    expect(stdout).toContain('PASS scanned 2 files');
+    expect(stdout).toContain('DONE (fail-on never) scanned 2 files');
     expect(stdout).not.toMatch(/\x1b\[/);
   });
 

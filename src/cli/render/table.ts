@@ -61,7 +61,9 @@ export function renderTable(
     summary.findings === 0
       ? color.green('no findings')
       : `${summary.findings} finding${summary.findings === 1 ? '' : 's'} (${counts.join(', ')})`;
-  const verdict = options.failed ? color.red(`FAIL (--fail-on ${options.failOn})`) : color.green('PASS');
+  const verdict = options.failed
+    ? color.red(`FAIL (fail-on ${options.failOn})`)
+    : color.green(options.failOn === 'never' ? 'DONE (fail-on never)' : 'PASS');
   lines.push(
     `${verdict} scanned ${summary.files} file${summary.files === 1 ? '' : 's'}, read ${formatBytes(summary.bytesRead)}: ${found}`,
   );
