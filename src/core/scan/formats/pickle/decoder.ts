@@ -1,3 +1,4 @@
+import { concatBytes } from '../../../source.js';
 import { type ArgKind, opcodes } from './opcodes.js';
 
 /** A length-prefixed argument. `data` is null when it was longer than the decoder keeps. */
@@ -81,7 +82,7 @@ export class PickleDecoder {
 
   feed(chunk: Uint8Array): void {
     if (this.done) return;
-    const buf = this.leftover.length > 0 ? concat(this.leftover, chunk) : chunk;
+    const buf = this.leftover.length > 0 ? concatBytes([this.leftover, chunk]) : chunk;
     this.leftover = empty;
     try {
       const consumed = this.run(buf);
@@ -204,7 +205,7 @@ export class PickleDecoder {
     this.position += n;
     if (c.remaining === 0) {
       this.collecting = undefined;
-      const data = c.parts ? concat(...c.parts) : null;
+      const data = c.parts ? concatBytes(c.parts) : null;
       this.dispatch(c.code, { data, length: c.length }, c.offset);
     }
     return i + n;
@@ -235,18 +236,6 @@ function readU64(view: DataView, offset: number): number {
   const value = view.getBigUint64(0, true);
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new PickleDecodeError('length too large', offset);
   return Number(value);
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const total = parts.reduce((sum, p) => sum + p.length, 0);
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 const latin1Decoder = new TextDecoder('latin1');
