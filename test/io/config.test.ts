@@ -22,7 +22,9 @@ describe('config', () => {
     expect(attempt('scan:\n  fail-on: severe\n')).toThrow(
       '.mlsec.yaml: scan.fail-on: expected info, low, medium, high, critical or never',
     );
-    expect(attempt('scan:\n  allow-globals: [ "os system" ]\n')).toThrow(/scan\.allow-globals\[0\]: expected a dotted name/);
+    expect(attempt('scan:\n  allow-globals: [ "os system" ]\n')).toThrow(
+      /scan\.allow-globals\[0\]: expected a dotted name/,
+    );
     expect(attempt('- 1\n')).toThrow('.mlsec.yaml: expected a mapping at the top level');
     expect(attempt('scan: [\n')).toThrow(MlsecError);
     expect(new MlsecError('CONFIG_INVALID', 'x').exitCode).toBe(2);

@@ -1,0 +1,99 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { isUnsafePath } from '../../../../../src/core/scan/formats/zip/zip-reader.js';
+import { defaultLimits } from '../../../../../src/core/scan/limits.js';
+import { GlobalPolicy } from '../../../../../src/core/scan/policy/global-policy.js';
+import { scanSource } from '../../../../../src/core/scan/scan-source.js';
+import { randomAccessSource } from '../../../../../src/core/source.js';
+import { fixture } from '../../../../helpers/cli.js';
+import { asm, op } from '../../../../helpers/pickle-asm.js';
+import { brief, scanBytes } from '../../../../helpers/scan.js';
+import { storedZip } from '../../../../helpers/zip-writer.js';
+
+const maliciousZip = () => readFileSync(fixture('malicious', 'torch-zip-os-system.pt'));
+const concat = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
+
+describe('zip reader', () => {
+  it('finds a zip behind prepended data, as CPython and miniz do', async () => {
+    const junk = new TextEncoder().encode('#!/bin/sh\nexit 0\n'.repeat(8));
+    const result = await scanBytes(concat(junk, maliciousZip()), { name: 'model.bin' });
+    expect(result.format).toBe('pytorch');
+    expect(brief(result.findings)).toEqual([
+      {
+        rule: 'MLSEC-PICKLE-001',
+        severity: 'critical',
+        global: 'os.system',
+        member: 'archive/data.pkl',
+        offset: 409,
+      },
+    ]);
+  });
+
+  it('scans a pickle/zip polyglot as both', async () => {
+    const pickle = asm(
+      op.proto(2),
+      op.global('builtins', 'exec'),
+      op.str('pass'),
+      op.tuple1(),
+      op.reduce(),
+      op.stop(),
+    );
+    const result = await scanBytes(concat(pickle, maliciousZip()));
+    expect(result.format).toBe('pickle');
+    expect(brief(result.findings).map((f) => [f.rule, f.global, f.member])).toEqual([
+      ['MLSEC-PICKLE-001', 'builtins.exec', undefined],
+      ['MLSEC-PICKLE-001', 'os.system', 'archive/data.pkl'],
+      ['MLSEC-PICKLE-011', undefined, undefined],
+    ]);
+  });
+
+  it('reads only the pickle of a PyTorch checkpoint, never its tensor storages', async () => {
+    const dataPkl = asm(
+      op.proto(2),
+      op.global('torch._utils', '_rebuild_tensor_v2'),
+      op.mark(),
+      op.mark(),
+      op.str('storage'),
+      op.global('torch', 'FloatStorage'),
+      op.str('0'),
+      op.str('cpu'),
+      op.int(1 << 20),
+      op.tuple(),
+      op.binpersid(),
+      op.int(0),
+      op.tuple(),
+      op.reduce(),
+      op.stop(),
+    );
+    const storage = new Uint8Array(4 << 20).fill(0x80); // a pickle-looking byte, in case anything sniffs it
+    const bytes = storedZip([
+      { name: 'ckpt/data.pkl', data: dataPkl },
+      { name: 'ckpt/data/0', data: storage },
+      { name: 'ckpt/version', data: new TextEncoder().encode('3\n') },
+    ]);
+    let read = 0;
+    const source = randomAccessSource({
+      size: bytes.length,
+      read: async (offset, length) => {
+        const slice = bytes.subarray(offset, offset + length);
+        read += slice.length;
+        return slice;
+      },
+    });
+    const result = await scanSource(source, 'ckpt.pt', { policy: new GlobalPolicy(), limits: defaultLimits });
+    expect(result).toEqual({ format: 'pytorch', findings: [], partial: false });
+    // The file head and directory tail (64 KiB each) and the small members; sniffing the storage adds 128 KiB.
+    expect(read).toBeLessThan(160 * 1024);
+  });
+
+  it('recognises unsafe member paths', () => {
+    expect(['../evil', '/etc/passwd', 'a/../../b', 'C:\\x', 'a\\..\\b'].map(isUnsafePath)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect(['archive/data.pkl', 'a..b/c', '.hidden'].map(isUnsafePath)).toEqual([false, false, false]);
+  });
+});
