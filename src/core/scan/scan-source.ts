@@ -10,6 +10,7 @@ import {
 } from './context.js';
 import { type FormatReader, headBytes } from './format-reader.js';
 import { formatReaders, zipReader } from './formats/index.js';
+import { couldBePickle, pickleReader, scanPickleStream } from './formats/pickle/pickle-reader.js';
 import { hasTrailingZip } from './formats/zip/zip-reader.js';
 import type { ScanLimits } from './limits.js';
 import type { GlobalPolicy } from './policy/global-policy.js';
@@ -49,14 +50,19 @@ async function scanMember(
   const context = makeContext(shared, name, member, depth);
   const head = await source.head(headBytes);
   if (head.length === 0) {
-    context.report('empty', 'file is empty');
+    // Empty members are ordinary inside archives; only an empty file is worth a note.
+    if (depth === 0) context.report('empty', 'file is empty');
     return { format: 'empty', result: undefined };
   }
   const reader = await detect(head, source);
   const primary = reader ? await runReader(reader, source, context, head) : undefined;
+  // Polyglots: the same bytes may mean something else to another loader.
   if (reader !== zipReader && (await hasTrailingZip(source))) {
     const zip = await runReader(zipReader, source, context, head);
     if (!reader) return { format: zip.format, result: zip.result };
+  }
+  if (reader && reader !== pickleReader && reader !== zipReader && source.random && couldBePickle(head)) {
+    await scanPickleStream(source.stream(), context, { tentative: true });
   }
   return primary ?? { format: 'unknown', result: undefined };
 }

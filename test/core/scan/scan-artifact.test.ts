@@ -6,7 +6,11 @@ import { osSystemPickle } from '../../helpers/pickle-asm.js';
 const inMemory = (path: string, bytes: Uint8Array) => ({
   path,
   size: bytes.length,
-  open: async () => ({ source: bufferSource(bytes), bytesRead: () => bytes.length, close: async () => undefined }),
+  open: async () => ({
+    source: bufferSource(bytes),
+    bytesRead: () => bytes.length,
+    close: async () => undefined,
+  }),
 });
 
 describe('scanArtifact', () => {

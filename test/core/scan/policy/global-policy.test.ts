@@ -49,7 +49,9 @@ describe('GlobalPolicy', () => {
 
   it('follows the attribute walk of dotted names (protocol 4 STACK_GLOBAL)', () => {
     expect(policy.classify('collections', 'os.system').verdict).toBe('dangerous');
-    expect(policy.classify('torch.nn.modules.linear', 'Linear.__init__.__globals__').verdict).toBe('dangerous');
+    expect(policy.classify('torch.nn.modules.linear', 'Linear.__init__.__globals__').verdict).toBe(
+      'dangerous',
+    );
     expect(policy.classify('torch._utils', '_rebuild_tensor_v2').verdict).toBe('safe');
   });
 
@@ -59,7 +61,10 @@ describe('GlobalPolicy', () => {
   });
 
   it('lets configuration allow and deny, deny first', () => {
-    const custom = new GlobalPolicy({ allow: ['mypkg.*', 'os.getcwd'], deny: ['mypkg.evil.*', 'torch.FloatStorage'] });
+    const custom = new GlobalPolicy({
+      allow: ['mypkg.*', 'os.getcwd'],
+      deny: ['mypkg.evil.*', 'torch.FloatStorage'],
+    });
     expect(verdict(custom, 'mypkg.models.Net')).toBe('safe');
     expect(verdict(custom, 'mypkg.evil.run')).toBe('dangerous');
     expect(verdict(custom, 'os.getcwd')).toBe('safe');
@@ -67,7 +72,11 @@ describe('GlobalPolicy', () => {
   });
 
   it('marks loaders whose arguments are scanned as nested pickles', () => {
-    expect(policy.classify('pickle', 'loads')).toMatchObject({ verdict: 'dangerous', nestedLoader: true, trustedLoader: false });
+    expect(policy.classify('pickle', 'loads')).toMatchObject({
+      verdict: 'dangerous',
+      nestedLoader: true,
+      trustedLoader: false,
+    });
     expect(policy.classify('torch.storage', '_load_from_bytes')).toMatchObject({
       verdict: 'unknown',
       nestedLoader: true,

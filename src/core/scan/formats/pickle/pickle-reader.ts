@@ -24,6 +24,22 @@ export function looksLikePickle(head: Uint8Array): boolean {
   const first = head[0];
   if (first === undefined || !opcodes[first]) return false;
   if (first === 0x80) return head.length > 1 && head[1]! <= 5;
+  const probe = probeHead(head);
+  return probe.stopped || probe.evidence || (probe.valid && head.length >= 4096);
+}
+
+/**
+ * Whether CPython could read `head` as the start of a pickle without failing. Files of other
+ * formats fail within a few bytes; one that does not may be a polyglot and is scanned as both.
+ */
+export function couldBePickle(head: Uint8Array): boolean {
+  const first = head[0];
+  if (first === undefined || !opcodes[first]) return false;
+  const probe = probeHead(head);
+  return probe.valid || probe.evidence;
+}
+
+function probeHead(head: Uint8Array): { stopped: boolean; evidence: boolean; valid: boolean } {
   const analysis = new PickleAnalysis(probePolicy, defaultLimits.pickle);
   let stopped = false;
   const machine = new PickleMachine(
@@ -37,12 +53,14 @@ export function looksLikePickle(head: Uint8Array): boolean {
   );
   const decoder = new PickleDecoder(machine.handle, defaultLimits.pickle);
   decoder.feed(head);
-  return stopped || machine.evidence || (decoder.error === undefined && head.length >= 4096);
+  return { stopped, evidence: machine.evidence, valid: decoder.error === undefined };
 }
 
 export interface PickleScanOptions {
   /** Offset of the stream inside its member, for messages (npy data after a header). */
   baseOffset?: number;
+  /** Not known to be a pickle (a polyglot check): stay silent unless the bytes prove to be one. */
+  tentative?: boolean;
 }
 
 /** Scans a pickle byte stream (one or more pickles, possibly broken) and reports its findings. */
@@ -61,7 +79,7 @@ export async function scanPickleStream(
     if (legacyTorch && streams >= torchLegacyStreams) return HALT;
     return undefined;
   };
-  const machine = new PickleMachine(analysis, limits, onStreamEnd);
+  const machine = new PickleMachine(analysis, limits, onStreamEnd, !options.tentative);
   const decoder = new PickleDecoder(machine.handle, limits);
   for await (const chunk of chunks) {
     decoder.feed(chunk);
@@ -78,7 +96,7 @@ export async function scanPickleStream(
       const why = error ? error.message : 'stream ends without STOP';
       context.report('malformed', `pickle stream ${machine.streamIndex + 1} is broken: ${why}`, { offset });
       context.partial();
-    } else if (streams > 0) {
+    } else if (streams > 0 && !options.tentative) {
       const start = base + machine.streamStart;
       context.report(
         'trailingData',

@@ -32,7 +32,7 @@ describe('pickle decoder', () => {
     const seen: { code: number; length: number; kept: boolean }[] = [];
     const decoder = new PickleDecoder(
       (code, arg) => {
-        if (typeof arg === 'object' && arg !== null && 'length' in arg && !Array.isArray(arg)) {
+        if (typeof arg === 'object' && arg !== null && 'data' in arg) {
           seen.push({ code, length: arg.length, kept: arg.data !== null });
         }
         return undefined;
