@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
 import { MlsecError } from '../core/errors.js';
 import { isSeverity, type Severity } from '../core/findings.js';
 
@@ -52,7 +51,9 @@ export async function loadConfig(explicit: string | undefined, cwd: string): Pro
   return parseConfig(text, path);
 }
 
-export function parseConfig(text: string, path: string): MlsecConfig {
+/** The YAML parser is loaded only when a config file exists (it is a noticeable part of start-up). */
+export async function parseConfig(text: string, path: string): Promise<MlsecConfig> {
+  const { parseDocument } = await import('yaml');
   const document = parseDocument(text);
   const first = document.errors[0];
   if (first) {

@@ -1,7 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import ora from 'ora';
 import { MlsecError } from '../../core/errors.js';
 import { atLeast, type FileReport, isSeverity, type Severity, summarize } from '../../core/findings.js';
 import { GlobalPolicy } from '../../core/scan/policy/global-policy.js';
@@ -78,9 +77,10 @@ export async function runScan(
   });
   await checkPaths(paths, terminal.cwd);
 
+  // ora costs ~50 ms to load: only for a person watching.
   const spinner =
     terminal.interactive || flags.progress
-      ? ora({ stream: terminal.stderr, isEnabled: terminal.interactive, text: 'scanning' }).start()
+      ? (await import('ora')).default({ stream: terminal.stderr, isEnabled: true, text: 'scanning' }).start()
       : undefined;
   let done = 0;
   const reports = await scanArtifacts(

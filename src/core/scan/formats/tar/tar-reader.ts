@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Parser, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
 import { describeError } from '../../../errors.js';
 import { streamSource } from '../../../source.js';
 import { ascii, type FormatReader, startsWith } from '../../format-reader.js';
@@ -24,6 +24,7 @@ export const tarReader: FormatReader = {
       wake?.();
       wake = undefined;
     };
+    const { Parser } = await import('tar');
     const parser = new Parser({
       onReadEntry: (entry: ReadEntry) => {
         queue.push(entry);
