@@ -1,7 +1,8 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
+import { onTestFinished } from 'vitest';
 
 export const root = resolve(import.meta.dirname, '../..');
 export const bin = join(root, 'bin', 'mlsec.js');
@@ -18,6 +19,9 @@ export async function mlsec(args: string[], options: { cwd?: string; env?: Recor
   return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** A fresh directory, removed when the current test finishes. */
 export async function tempDir(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'mlsec-test-'));
+  const dir = await mkdtemp(join(tmpdir(), 'mlsec-test-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
 }
