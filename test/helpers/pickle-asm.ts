@@ -27,6 +27,7 @@ export const op = {
   tuple: () => [0x74],
   tuple1: () => [0x85],
   tuple2: () => [0x86],
+  tuple3: () => [0x87],
   emptyTuple: () => [0x29],
   emptyDict: () => [0x7d],
   emptyList: () => [0x5d],

@@ -1,25 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { asm, op, osSystemPickle } from '../../helpers/pickle-asm.js';
 import { brief, scanBytes } from '../../helpers/scan.js';
+import { tarHeader } from '../../helpers/tar-writer.js';
 
 const ascii = (text: string) => [...text].map((c) => c.charCodeAt(0));
 
-/** One ustar header whose name field is `name`, with a valid checksum, then an empty archive end. */
 function tarWithName(name: Uint8Array): Uint8Array {
-  const header = new Uint8Array(512);
-  header.set(name.subarray(0, 100), 0);
-  header.set(ascii('0000644\0'), 100);
-  header.set(ascii('0000000\0'), 108);
-  header.set(ascii('0000000\0'), 116);
-  header.set(ascii('00000000000\0'), 124);
-  header.set(ascii('00000000000\0'), 136);
-  header.set(ascii('        '), 148);
-  header[156] = 0x30;
-  header.set(ascii('ustar\x0000'), 257);
-  const sum = header.reduce((a, b) => a + b, 0);
-  header.set(ascii(`${sum.toString(8).padStart(6, '0')}\0 `), 148);
   const out = new Uint8Array(512 * 4);
-  out.set(header);
+  out.set(tarHeader(name, 0));
   return out;
 }
 

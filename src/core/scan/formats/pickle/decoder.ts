@@ -15,8 +15,18 @@ export type OpArg = undefined | number | string | readonly [string, string] | By
  */
 export type OpHandler = (code: number, arg: OpArg, offset: number) => Directive | undefined;
 
-/** `padded`: one length byte and that many padding bytes come first (joblib's alignment). */
-export type Directive = number | { skip: number; padded: true };
+/**
+ * Raw bytes that follow an opcode: a fixed count, or a little-endian count of `prefixBytes`
+ * bytes that says how many `unit`s follow, plus `extra` bytes (joblib's alignment padding,
+ * the storages and tensors records of PyTorch's legacy tar format).
+ */
+export type Directive = number | PrefixedSkip;
+
+export interface PrefixedSkip {
+  prefixBytes: 1 | 4 | 8;
+  unit: number;
+  extra: number;
+}
 
 export const HALT = -1;
 
@@ -59,7 +69,7 @@ export class PickleDecoder {
   private leftover: Uint8Array = empty;
   private collecting: Collecting | undefined;
   private skipping = 0;
-  private paddedSkip: number | undefined;
+  private prefixed: (PrefixedSkip & { read: number[] }) | undefined;
 
   constructor(
     private readonly handler: OpHandler,
@@ -76,7 +86,7 @@ export class PickleDecoder {
       this.leftover.length === 0 &&
       this.collecting === undefined &&
       this.skipping === 0 &&
-      this.paddedSkip === undefined
+      this.prefixed === undefined
     );
   }
 
@@ -96,7 +106,7 @@ export class PickleDecoder {
   /** The input ended: anything half-decoded is a truncation. */
   end(): void {
     if (this.done) return;
-    if (this.skipping > 0 || this.paddedSkip !== undefined) {
+    if (this.skipping > 0 || this.prefixed !== undefined) {
       this.error = new PickleDecodeError('stream ends inside raw array data', this.position);
     } else if (this.collecting || this.leftover.length > 0) {
       const offset = this.collecting?.offset ?? this.position;
@@ -114,11 +124,19 @@ export class PickleDecoder {
         i += n;
         continue;
       }
-      if (this.paddedSkip !== undefined) {
-        this.skipping = buf[i]! + this.paddedSkip;
-        this.paddedSkip = undefined;
+      if (this.prefixed !== undefined) {
+        const p = this.prefixed;
+        p.read.push(buf[i]!);
         this.position += 1;
         i += 1;
+        if (p.read.length === p.prefixBytes) {
+          const count = p.read.reduceRight((value, byte) => value * 256 + byte, 0);
+          const total = count * p.unit + p.extra;
+          if (!Number.isSafeInteger(total))
+            throw new PickleDecodeError('raw data length too large', this.position);
+          this.skipping = total;
+          this.prefixed = undefined;
+        }
         continue;
       }
       if (this.collecting) {
@@ -215,7 +233,7 @@ export class PickleDecoder {
     const directive = this.handler(code, arg, offset);
     if (directive === HALT) this.halted = true;
     else if (typeof directive === 'number') this.skipping = Math.max(0, directive);
-    else if (directive) this.paddedSkip = directive.skip;
+    else if (directive) this.prefixed = { ...directive, read: [] };
   }
 
   private findLine(buf: Uint8Array, from: number, offset: number): number {

@@ -22,8 +22,8 @@ export interface StreamEnd {
   result: Value | undefined;
 }
 
-/** Decides after each STOP whether another stream is read (HALT stops). */
-export type StreamEndHandler = (end: StreamEnd) => typeof HALT | undefined;
+/** Decides after each STOP whether another stream is read (HALT stops) and what raw data precedes it. */
+export type StreamEndHandler = (end: StreamEnd) => Directive | undefined;
 
 const retainAlways = 1 << 20;
 const pickleMagic = 0x80;
@@ -48,7 +48,8 @@ export class PickleMachine {
   private marks: number[] = [];
   private memo = new Map<number, Value>();
   private frames: Frame[] = [];
-  private opsInStream = 0;
+  /** Opcodes seen since the last STOP: non-zero at the end of input means a stream was cut short. */
+  opsInStream = 0;
   private flat = false;
   private retained = 0;
 
@@ -578,7 +579,8 @@ export class PickleMachine {
         offset,
       );
     }
-    return layout.padded ? { skip: layout.bytes, padded: true } : layout.bytes;
+    // One byte of padding length, that many padding bytes, then the array.
+    return layout.padded ? { prefixBytes: 1, unit: 1, extra: layout.bytes } : layout.bytes;
   }
 }
 

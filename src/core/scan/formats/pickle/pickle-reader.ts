@@ -4,10 +4,10 @@ import type { FormatReader } from '../../format-reader.js';
 import { defaultLimits } from '../../limits.js';
 import { GlobalPolicy } from '../../policy/global-policy.js';
 import { PickleAnalysis } from './analysis.js';
-import { HALT, PickleDecoder } from './decoder.js';
+import { type Directive, HALT, PickleDecoder } from './decoder.js';
 import { PickleMachine, type StreamEnd } from './machine.js';
 import { opcodes } from './opcodes.js';
-import type { Value } from './values.js';
+import { tupleItems, type Value } from './values.js';
 
 /** The magic number legacy torch.save writes as its first pickle (0x1950a86a20f9469cfc6c). */
 const torchLegacyMagic = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
@@ -73,11 +73,12 @@ export async function scanPickleStream(
   const analysis = new PickleAnalysis(context.policy, limits);
   let legacyTorch = false;
   let streams = 0;
-  const onStreamEnd = (end: StreamEnd): typeof HALT | undefined => {
+  const record = legacyTarRecord(context);
+  const onStreamEnd = (end: StreamEnd): Directive | undefined => {
     streams = end.index + 1;
     if (end.index === 0 && isTorchMagic(end.result)) legacyTorch = true;
     if (legacyTorch && streams >= torchLegacyStreams) return HALT;
-    return undefined;
+    return end.index > 0 && record ? record(end.result) : undefined;
   };
   const machine = new PickleMachine(analysis, limits, onStreamEnd, !options.tentative);
   const decoder = new PickleDecoder(machine.handle, limits);
@@ -88,8 +89,7 @@ export async function scanPickleStream(
   decoder.end();
   const base = options.baseOffset ?? 0;
   const error = decoder.error;
-  const midStream =
-    !decoder.halted && !error && (machine.streamStart < decoder.position || !decoder.atBoundary);
+  const midStream = !decoder.halted && !error && (machine.opsInStream > 0 || !decoder.atBoundary);
   if (error || midStream) {
     const offset = base + (error?.offset ?? decoder.position);
     if (machine.evidence) {
@@ -129,3 +129,39 @@ export const pickleReader: FormatReader = {
   detect: (head) => looksLikePickle(head),
   scan: (source: ByteSource, context) => scanPickleStream(source.stream(), context),
 };
+
+/** Element sizes of PyTorch's legacy storage types, for the raw data after each storage record. */
+const storageElementSizes: Record<string, number> = {
+  DoubleStorage: 8,
+  FloatStorage: 4,
+  HalfStorage: 2,
+  BFloat16Storage: 2,
+  LongStorage: 8,
+  IntStorage: 4,
+  ShortStorage: 2,
+  CharStorage: 1,
+  ByteStorage: 1,
+  BoolStorage: 1,
+  ComplexFloatStorage: 8,
+  ComplexDoubleStorage: 16,
+  QInt32Storage: 4,
+};
+
+/**
+ * PyTorch's legacy tar format interleaves pickles with raw data in two members: `storages`
+ * (a pickled (key, location, type) tuple, an 8-byte element count, the elements) and
+ * `tensors` (a pickled tuple, a 4-byte ndim, then 4 + 16*ndim + 8 bytes of sizes and strides).
+ * Every one of those pickles is loaded, so every one is scanned.
+ */
+function legacyTarRecord(
+  context: ScanContext,
+): ((result: Value | undefined) => Directive | undefined) | undefined {
+  if (context.depth === 0) return undefined;
+  if (context.name === 'tensors') return () => ({ prefixBytes: 4, unit: 16, extra: 12 });
+  if (context.name !== 'storages') return undefined;
+  return (result) => {
+    const type = tupleItems(result ?? { k: 'scalar' })?.[2];
+    const size = type?.k === 'global' ? storageElementSizes[type.name] : undefined;
+    return { prefixBytes: 8, unit: size ?? 1, extra: 0 };
+  };
+}
