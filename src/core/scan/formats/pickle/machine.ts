@@ -1,7 +1,7 @@
 import type { GlobalClassification } from '../../policy/global-policy.js';
 import { isIdentifierPath } from '../../policy/global-policy.js';
 import type { PickleAnalysis } from './analysis.js';
-import { type BytesArg, type Directive, type HALT, type OpArg, PickleDecodeError } from './decoder.js';
+import { type BytesArg, type Directive, type OpArg, PickleDecodeError } from './decoder.js';
 import { HIGHEST_PROTOCOL, opcodes } from './opcodes.js';
 import { decodeRawUnicodeEscape, decodeStringLiteral, parseDecimal } from './python-literals.js';
 import { type CallValue, calleePath, describe, keptItems, scalar, tupleItems, type Value } from './values.js';
