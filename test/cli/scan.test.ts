@@ -77,11 +77,13 @@ describe('mlsec scan', () => {
         {
           physicalLocation: {
             artifactLocation: { uri: 'model/weights.txt' },
-            region: { startLine: 1, byteOffset: 26 },
+            region: { startLine: 1 },
           },
         },
       ],
     });
+    expect(run.results[0].properties).toEqual({ severity: 'critical', offset: 26, global: 'os.system' });
+    expect(run.results[0].message.text).toBe('calls os.system (runs commands and touches files) (@26)');
     expect(run.results[0].partialFingerprints['mlsecFinding/v1']).toMatch(/^[0-9a-f]{64}$/);
   });
 

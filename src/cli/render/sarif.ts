@@ -61,11 +61,9 @@ export function renderSarif(reports: readonly FileReport[], version: string): st
 
 function result(report: FileReport, finding: Finding, ruleIndex: number) {
   const where = findingLocation(finding);
-  const region: Record<string, number> = { startLine: 1 };
-  if (finding.offset !== undefined && !finding.member) {
-    region.byteOffset = finding.offset;
-    region.byteLength = 1;
-  }
+  // A model file has no lines; GitHub needs startLine, and SARIF forbids a text and a binary
+  // region that disagree, so the byte offset travels in the message and properties instead.
+  const region = { startLine: 1 };
   const fingerprint = createHash('sha256')
     .update(
       [
