@@ -5,6 +5,7 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 export type MlsecErrorCode =
   | 'USAGE'
   | 'CONFIG_INVALID'
+  | 'CHECKSUM_FILE_INVALID'
   | 'INPUT_NOT_FOUND'
   | 'INPUT_UNREADABLE'
   | 'OUTPUT_UNWRITABLE'
@@ -13,6 +14,7 @@ export type MlsecErrorCode =
 const exitCodeOf: Record<MlsecErrorCode, ExitCodeValue> = {
   USAGE: ExitCode.usage,
   CONFIG_INVALID: ExitCode.usage,
+  CHECKSUM_FILE_INVALID: ExitCode.usage,
   INPUT_NOT_FOUND: ExitCode.usage,
   INPUT_UNREADABLE: ExitCode.usage,
   OUTPUT_UNWRITABLE: ExitCode.usage,
