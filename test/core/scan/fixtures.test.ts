@@ -101,7 +101,7 @@ describe('exact findings of every fixture', () => {
       actual[path] = { format: report.format, status: report.status, findings: brief(report.findings) };
     }
     if (process.env.MLSEC_UPDATE_GOLDEN || !existsSync(goldenPath)) {
-      writeFileSync(goldenPath, `${JSON.stringify(actual, null, 1)}\n`);
+      writeFileSync(goldenPath, `${JSON.stringify(actual, null, 2)}\n`);
     }
     expect(actual).toEqual(JSON.parse(readFileSync(goldenPath, 'utf8')));
   });

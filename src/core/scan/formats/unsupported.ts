@@ -16,16 +16,6 @@ const unsupported: readonly Unsupported[] = [
   { id: 'rar', description: 'RAR archive', detect: (h) => startsWith(h, ascii('Rar!\x1a\x07')) },
   { id: 'zstd', description: 'Zstandard stream', detect: (h) => startsWith(h, [0x28, 0xb5, 0x2f, 0xfd]) },
   { id: 'lz4', description: 'LZ4 frame', detect: (h) => startsWith(h, [0x04, 0x22, 0x4d, 0x18]) },
-  {
-    id: 'lzma',
-    description: 'LZMA (alone) stream',
-    // Properties byte 0x5d (lc=3 lp=0 pb=2, the universal default), then a power-of-two dictionary size.
-    detect: (h) => {
-      if (h.length < 13 || h[0] !== 0x5d) return false;
-      const dict = new DataView(h.buffer, h.byteOffset + 1, 4).getUint32(0, true);
-      return dict >= 1 << 12 && (dict & (dict - 1)) === 0;
-    },
-  },
 ];
 
 export const unsupportedReaders: readonly FormatReader[] = unsupported.map((u) => ({

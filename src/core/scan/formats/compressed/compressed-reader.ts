@@ -9,6 +9,7 @@ const suffixes: Record<Compression, RegExp> = {
   'deflate-raw': /$^/,
   bzip2: /\.(bz2|tbz2?)$/i,
   xz: /\.(xz|txz)$/i,
+  lzma: /\.lzma$/i,
 };
 
 function innerName(name: string, kind: Compression): string {
@@ -35,6 +36,13 @@ export const compressedReaders: readonly FormatReader[] = [
   wrapper('gzip', (head) => startsWith(head, [0x1f, 0x8b])),
   wrapper('bzip2', (head) => startsWith(head, ascii('BZh')) && head[3]! >= 0x31 && head[3]! <= 0x39),
   wrapper('xz', (head) => startsWith(head, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])),
+  // LZMA-alone (joblib's 'lzma'): properties byte 0x5d (lc=3 lp=0 pb=2, the universal default),
+  // then a power-of-two dictionary size.
+  wrapper('lzma', (head) => {
+    if (head.length < 13 || head[0] !== 0x5d) return false;
+    const dict = new DataView(head.buffer, head.byteOffset + 1, 4).getUint32(0, true);
+    return dict >= 1 << 12 && (dict & (dict - 1)) === 0;
+  }),
 ];
 
 /**

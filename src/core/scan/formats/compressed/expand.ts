@@ -3,8 +3,9 @@ import { Readable } from 'node:stream';
 import { createGunzip, createInflate, createInflateRaw } from 'node:zlib';
 import { describeError } from '../../../errors.js';
 import type { ScanContext } from '../../context.js';
+import { decodeLzmaAlone } from './lzma-alone.js';
 
-export type Compression = 'gzip' | 'zlib' | 'deflate-raw' | 'bzip2' | 'xz';
+export type Compression = 'gzip' | 'zlib' | 'deflate-raw' | 'bzip2' | 'xz' | 'lzma';
 
 const require = createRequire(import.meta.url);
 
@@ -16,6 +17,8 @@ function decompressor(kind: Compression, input: AsyncIterable<Uint8Array>): Asyn
       return Readable.from(input).pipe(createInflate());
     case 'deflate-raw':
       return Readable.from(input).pipe(createInflateRaw());
+    case 'lzma':
+      return decodeLzmaAlone(input);
     case 'bzip2':
       return classicTransform(require('unbzip2-stream') as () => NodeJS.ReadWriteStream, input);
     case 'xz': {
