@@ -391,58 +391,23 @@ class LzmaAloneDecoder {
     return true;
   }
 
-  /**
-   * Decodes one literal.  The hottest path, so the range decoder is written out here with the
-   * registers in locals; it does exactly what {@link bit} does.
-   */
   private literal(): void {
     const prev = this.total > 0 ? this.byteAt(0) : 0;
     const context = ((this.total & this.lpMask) << this.lc) + (prev >>> (8 - this.lc));
     const base = LITERAL + LITERAL_CODER_SIZE * context;
-    const probs = this.probs;
-    const input = this.inBuf;
-    const inEnd = this.inEnd;
-    let inPos = this.inPos;
-    let range = this.range;
-    let code = this.code;
     const state = this.state;
     let symbol = 1;
-    // After a match the byte at rep0 predicts this one, bit by bit, until they differ.
-    let matching = state >= LITERAL_STATES;
-    let matchByte = matching ? this.byteAt(this.rep0) : 0;
-    while (symbol < 0x100) {
-      let index: number;
-      let matchBit = 0;
-      if (matching) {
-        matchBit = (matchByte >>> 7) & 1;
+    if (state >= LITERAL_STATES) {
+      let matchByte = this.byteAt(this.rep0);
+      do {
+        const matchBit = (matchByte >>> 7) & 1;
         matchByte <<= 1;
-        index = base + ((1 + matchBit) << 8) + symbol;
-      } else {
-        index = base + symbol;
-      }
-      const p = probs[index]!;
-      const bound = Math.imul(range >>> PROB_BITS, p);
-      let b: number;
-      if (lessUnsigned(code, bound)) {
-        range = bound;
-        probs[index] = p + ((PROB_ONE - p) >>> MOVE_BITS);
-        b = 0;
-      } else {
-        range = (range - bound) | 0;
-        code = (code - bound) | 0;
-        probs[index] = p - (p >>> MOVE_BITS);
-        b = 1;
-      }
-      if ((range & TOP_MASK) === 0) {
-        range <<= 8;
-        code = (code << 8) | (inPos < inEnd ? input[inPos++]! : this.pastEnd());
-      }
-      symbol = (symbol << 1) | b;
-      if (b !== matchBit) matching = false;
+        const b = this.bit(base + ((1 + matchBit) << 8) + symbol);
+        symbol = (symbol << 1) | b;
+        if (b !== matchBit) break;
+      } while (symbol < 0x100);
     }
-    this.range = range;
-    this.code = code;
-    this.inPos = inPos;
+    while (symbol < 0x100) symbol = (symbol << 1) | this.bit(base + symbol);
     this.state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
     this.putByte(symbol & 0xff);
   }
