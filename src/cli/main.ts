@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { describeError, ExitCode, isMlsecError } from '../core/errors.js';
+import { registerHash } from './commands/hash.js';
 import { registerScan } from './commands/scan.js';
 import { makeTerminal } from './output.js';
 
@@ -31,6 +32,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       writeErr: (text) => terminal.stderr.write(text),
     });
   registerScan(program, terminal, version);
+  registerHash(program, terminal, version);
   try {
     await program.parseAsync(argv as string[]);
   } catch (error) {

@@ -1,4 +1,7 @@
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { Chalk, type ChalkInstance } from 'chalk';
+import { MlsecError } from '../core/errors.js';
 
 /** Everything a command may print to or learn about its terminal, decided once at start-up. */
 export interface Terminal {
@@ -40,4 +43,21 @@ export function makeTerminal(
     env: process.env,
     cwd: process.cwd(),
   };
+}
+
+/** Results go to standard output, or to `--output FILE`; nothing else is ever written there. */
+export async function writeReport(
+  text: string,
+  output: string | undefined,
+  terminal: Terminal,
+): Promise<void> {
+  if (!output) {
+    terminal.stdout.write(text);
+    return;
+  }
+  try {
+    await writeFile(resolve(terminal.cwd, output), text);
+  } catch (error) {
+    throw new MlsecError('OUTPUT_UNWRITABLE', `cannot write ${output}: ${(error as Error).message}`);
+  }
 }

@@ -8,6 +8,7 @@ export type MlsecErrorCode =
   | 'CHECKSUM_FILE_INVALID'
   | 'INPUT_NOT_FOUND'
   | 'INPUT_UNREADABLE'
+  | 'INPUT_INVALID'
   | 'OUTPUT_UNWRITABLE'
   | 'INTERNAL';
 
@@ -17,6 +18,7 @@ const exitCodeOf: Record<MlsecErrorCode, ExitCodeValue> = {
   CHECKSUM_FILE_INVALID: ExitCode.usage,
   INPUT_NOT_FOUND: ExitCode.usage,
   INPUT_UNREADABLE: ExitCode.usage,
+  INPUT_INVALID: ExitCode.usage,
   OUTPUT_UNWRITABLE: ExitCode.usage,
   INTERNAL: ExitCode.usage,
 };

@@ -30,15 +30,18 @@ export async function checkPaths(paths: readonly string[], cwd: string): Promise
 
 const posix = (path: string) => path.split(sep).join('/');
 
+/** A regular file found by the walk, or a link it refused to follow out of the scanned root. */
+export type WalkEntry =
+  | { kind: 'file'; path: string; absolute: string; size: number }
+  | { kind: 'outside-link'; path: string; target: string }
+  | { kind: 'unreadable-dir'; path: string; error: unknown };
+
 /**
  * Yields every regular file under the given paths in a stable order. Symbolic links are
  * followed only when they stay inside the scanned root; directory links never, so loops cannot
  * form; a link out of the root is reported, not read.
  */
-export async function* walkArtifacts(
-  paths: readonly string[],
-  options: WalkOptions,
-): AsyncIterable<ArtifactInput> {
+export async function* walkFiles(paths: readonly string[], options: WalkOptions): AsyncIterable<WalkEntry> {
   const excluded = picomatch([...(options.exclude ?? [])], { dot: true });
   const isExcluded = (rel: string) => rel !== '' && (excluded(rel) || excluded(basename(rel)));
   const reportPath = (absolute: string) => posix(relative(options.cwd, absolute) || basename(absolute));
@@ -47,12 +50,11 @@ export async function* walkArtifacts(
     const absolute = resolve(options.cwd, path);
     const info = await stat(absolute);
     if (!info.isDirectory()) {
-      yield fileInput(reportPath(absolute), absolute, info.size);
+      yield { kind: 'file', path: reportPath(absolute), absolute, size: info.size };
       continue;
     }
     const root = await realpath(absolute);
-    const visited = new Set<string>();
-    yield* walkDirectory(absolute, root, '', visited);
+    yield* walkDirectory(absolute, root, '', new Set());
   }
 
   async function* walkDirectory(
@@ -60,7 +62,7 @@ export async function* walkArtifacts(
     root: string,
     rel: string,
     visited: Set<string>,
-  ): AsyncIterable<ArtifactInput> {
+  ): AsyncIterable<WalkEntry> {
     const info = await stat(dir).catch(() => undefined);
     const key = info ? `${info.dev}:${info.ino}` : dir;
     if (visited.has(key)) return;
@@ -69,7 +71,7 @@ export async function* walkArtifacts(
     try {
       entries = await readdir(dir, { withFileTypes: true });
     } catch (error) {
-      yield failingInput(reportPath(dir), error);
+      yield { kind: 'unreadable-dir', path: reportPath(dir), error };
       return;
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -80,24 +82,30 @@ export async function* walkArtifacts(
       if (entry.isDirectory()) yield* walkDirectory(child, root, childRel, visited);
       else if (entry.isFile()) {
         const size = (await lstat(child).catch(() => undefined))?.size ?? 0;
-        yield fileInput(reportPath(child), child, size);
+        yield { kind: 'file', path: reportPath(child), absolute: child, size };
       } else if (entry.isSymbolicLink()) {
         const link = await followLink(child, root);
-        if (link.kind === 'outside') {
-          yield {
-            path: reportPath(child),
-            size: 0,
-            notes: [
-              makeFinding(
-                'symlinkOutside',
-                `symbolic link to ${link.target} leaves the scanned directory; not followed`,
-                undefined,
-              ),
-            ],
-          };
-        } else if (link.kind === 'file') yield fileInput(reportPath(child), child, link.stats.size);
+        if (link.kind === 'outside')
+          yield { kind: 'outside-link', path: reportPath(child), target: link.target };
+        else if (link.kind === 'file')
+          yield { kind: 'file', path: reportPath(child), absolute: child, size: link.stats.size };
       }
     }
+  }
+}
+
+/** The walk as scan inputs: files to open, links out of the root as findings. */
+export async function* walkArtifacts(
+  paths: readonly string[],
+  options: WalkOptions,
+): AsyncIterable<ArtifactInput> {
+  for await (const entry of walkFiles(paths, options)) {
+    if (entry.kind === 'file')
+      yield { path: entry.path, size: entry.size, open: () => openFileArtifact(entry.absolute) };
+    else if (entry.kind === 'outside-link') {
+      const message = `symbolic link to ${entry.target} leaves the scanned directory; not followed`;
+      yield { path: entry.path, size: 0, notes: [makeFinding('symlinkOutside', message, undefined)] };
+    } else yield { path: entry.path, size: 0, open: () => Promise.reject(entry.error) };
   }
 }
 
@@ -114,16 +122,4 @@ async function followLink(path: string, root: string): Promise<LinkTarget> {
   const stats = await stat(target);
   // Directory links are not followed: their targets inside the root are walked anyway.
   return stats.isFile() ? { kind: 'file', stats } : { kind: 'other' };
-}
-
-function fileInput(path: string, absolute: string, size: number): ArtifactInput {
-  return { path, size, open: () => openFileArtifact(absolute) };
-}
-
-function failingInput(path: string, error: unknown): ArtifactInput {
-  return {
-    path,
-    size: 0,
-    open: () => Promise.reject(error),
-  };
 }

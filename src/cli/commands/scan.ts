@@ -1,5 +1,3 @@
-import { writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { MlsecError } from '../../core/errors.js';
 import { atLeast, type FileReport, isSeverity, type Severity, summarize } from '../../core/findings.js';
@@ -7,7 +5,7 @@ import { GlobalPolicy } from '../../core/scan/policy/global-policy.js';
 import { scanArtifacts } from '../../core/scan/scan-artifact.js';
 import { loadConfig } from '../../io/config.js';
 import { checkPaths, walkArtifacts } from '../../io/walk.js';
-import type { Terminal } from '../output.js';
+import { type Terminal, writeReport } from '../output.js';
 import { renderJson } from '../render/json.js';
 import { renderSarif } from '../render/sarif.js';
 import { renderTable } from '../render/table.js';
@@ -107,7 +105,7 @@ export async function runScan(
     terminal,
     showClean: flags.showClean === true,
   });
-  await emit(text, flags.output, terminal);
+  await writeReport(text, flags.output, terminal);
   if (failed) return 1;
   return reports.some((r) => r.status === 'error') ? 2 : 0;
 }
@@ -142,18 +140,6 @@ function render(
         failed: options.failed,
         failOn: options.failOn,
       });
-  }
-}
-
-async function emit(text: string, output: string | undefined, terminal: Terminal): Promise<void> {
-  if (!output) {
-    terminal.stdout.write(text);
-    return;
-  }
-  try {
-    await writeFile(resolve(terminal.cwd, output), text);
-  } catch (error) {
-    throw new MlsecError('OUTPUT_UNWRITABLE', `cannot write ${output}: ${(error as Error).message}`);
   }
 }
 

@@ -1,0 +1,255 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { MlsecError } from '../../core/errors.js';
+import { type CheckReport, compareChecksums } from '../../core/hash/check.js';
+import { type DigestAlgorithm, isDigestAlgorithm, toSri } from '../../core/hash/digest.js';
+import {
+  buildOmsPredicate,
+  buildOmsStatement,
+  defaultShardSize,
+  type OmsHashType,
+  planShards,
+  resolveIgnorePaths,
+} from '../../core/hash/manifest.js';
+import { formatChecksumFile, parseChecksumFile } from '../../core/hash/sha256sum-format.js';
+import { hashFile } from '../../io/file-hash.js';
+import { listModelFiles, modelName } from '../../io/model-files.js';
+import { checkPaths, walkFiles } from '../../io/walk.js';
+import { type Terminal, writeReport } from '../output.js';
+
+interface HashFlags {
+  algorithm: string;
+  format: string;
+  output?: string;
+  exclude: string[];
+  check?: string;
+  manifest?: boolean;
+  serialization: string;
+  shardSize: string;
+  ignorePath: string[];
+  tag?: boolean;
+}
+
+const formats = ['sha256sum', 'json', 'sri'] as const;
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerHash(program: Command, terminal: Terminal, version: string): void {
+  program
+    .command('hash')
+    .description('checksum files and directories, check checksum files, and write model manifests')
+    .argument('[paths...]', 'files or directories (with --manifest: one model directory or file)')
+    .option('-a, --algorithm <name>', 'sha256, sha384, sha512 or blake2b', 'sha256')
+    .option('-f, --format <format>', 'sha256sum (lines sha256sum -c reads), json or sri', 'sha256sum')
+    .option('--tag', 'BSD-style lines: SHA256 (name) = digest')
+    .option('-o, --output <file>', 'write to a file instead of standard output')
+    .option('--exclude <glob>', 'skip paths matching the glob (repeatable)', collect, [])
+    .option('-c, --check <file>', 'verify the files a sha256sum-style file or an mlsec JSON manifest lists')
+    .option('--manifest', 'print an OpenSSF Model Signing manifest of the model and its digest')
+    .option('--serialization <method>', 'manifest resources: files or shards', 'files')
+    .option('--shard-size <bytes>', 'shard size for --serialization shards', String(defaultShardSize))
+    .option('--ignore-path <path>', 'leave a path of the model out of the manifest (repeatable)', collect, [])
+    .action(async (paths: string[], flags: HashFlags) => {
+      process.exitCode = await runHash(paths, flags, terminal, version);
+    });
+}
+
+export async function runHash(
+  paths: string[],
+  flags: HashFlags,
+  terminal: Terminal,
+  version: string,
+): Promise<number> {
+  const algorithm = flags.algorithm;
+  if (!isDigestAlgorithm(algorithm)) {
+    throw new MlsecError(
+      'USAGE',
+      `unknown --algorithm ${JSON.stringify(algorithm)} (expected sha256, sha384, sha512, blake2b)`,
+    );
+  }
+  if (!(formats as readonly string[]).includes(flags.format)) {
+    throw new MlsecError(
+      'USAGE',
+      `unknown --format ${JSON.stringify(flags.format)} (expected ${formats.join(', ')})`,
+    );
+  }
+  if (flags.check) return runCheck(flags.check, paths, algorithm, flags, terminal);
+  if (flags.manifest) return runManifest(paths, algorithm, flags, terminal, version);
+  const targets = paths.length > 0 ? paths : ['.'];
+  await checkPaths(targets, terminal.cwd);
+  const entries: { name: string; hex: string; size: number }[] = [];
+  for await (const entry of walkFiles(targets, { cwd: terminal.cwd, exclude: flags.exclude })) {
+    if (entry.kind === 'file') {
+      const digest = await hashFile(entry.absolute, algorithm);
+      entries.push({ name: entry.path, hex: digest.hex, size: digest.size });
+    } else if (entry.kind === 'unreadable-dir') {
+      throw new MlsecError('INPUT_UNREADABLE', `cannot read directory ${entry.path}`);
+    } else {
+      terminal.stderr.write(`mlsec: ${entry.path}: symbolic link leaves the directory; not hashed\n`);
+    }
+  }
+  let text: string;
+  if (flags.format === 'json') {
+    const files = entries.map((e) => ({ path: e.name, size: e.size, digest: e.hex }));
+    text = `${JSON.stringify({ schemaVersion: 1, tool: { name: 'mlsec', version }, algorithm, files }, null, 2)}\n`;
+  } else if (flags.format === 'sri') {
+    if (algorithm === 'blake2b')
+      throw new MlsecError('USAGE', 'Subresource Integrity has no blake2b; use sha256, sha384 or sha512');
+    text = entries.map((e) => `${toSri({ algorithm, hex: e.hex })}  ${e.name}\n`).join('');
+  } else {
+    text = formatChecksumFile(
+      entries.map((e) => ({ name: e.name, algorithm, hex: e.hex })),
+      flags.tag ? { style: 'bsd' } : {},
+    );
+  }
+  await writeReport(text, flags.output, terminal);
+  return 0;
+}
+
+async function runManifest(
+  paths: string[],
+  algorithm: DigestAlgorithm,
+  flags: HashFlags,
+  terminal: Terminal,
+  version: string,
+): Promise<number> {
+  if (paths.length !== 1)
+    throw new MlsecError('USAGE', '--manifest takes exactly one model directory or file');
+  if (algorithm !== 'sha256' && algorithm !== 'blake2b') {
+    throw new MlsecError('USAGE', 'model manifests use sha256 or blake2b (--algorithm)');
+  }
+  if (flags.serialization !== 'files' && flags.serialization !== 'shards') {
+    throw new MlsecError('USAGE', '--serialization must be files or shards');
+  }
+  const root = resolve(terminal.cwd, paths[0]!);
+  await checkPaths([root], terminal.cwd);
+  const ignorePaths = resolveIgnorePaths({ paths: flags.ignorePath });
+  const files = await listModelFiles(root, ignorePaths);
+  const hashType: OmsHashType = algorithm;
+  let predicate: ReturnType<typeof buildOmsPredicate>;
+  if (flags.serialization === 'files') {
+    const digests = [];
+    for (const file of files)
+      digests.push({
+        path: file.path,
+        size: file.size,
+        digestHex: (await hashFile(file.absolute, algorithm)).hex,
+      });
+    predicate = buildOmsPredicate({ method: 'files', hashType, ignorePaths, files: digests });
+  } else {
+    const shardSize = Number(flags.shardSize);
+    if (!Number.isSafeInteger(shardSize) || shardSize < 1)
+      throw new MlsecError('USAGE', '--shard-size must be a positive whole number');
+    const byPath = new Map(files.map((f) => [f.path, f]));
+    const shards = [];
+    for (const shard of planShards(files, shardSize)) {
+      const file = byPath.get(shard.path)!;
+      const digest = await hashFile(file.absolute, algorithm, { start: shard.start, end: shard.end });
+      shards.push({ ...shard, digestHex: digest.hex });
+    }
+    predicate = buildOmsPredicate({ method: 'shards', hashType, shardSize, ignorePaths, shards });
+  }
+  const statement = buildOmsStatement(modelName(root), predicate);
+  const document = {
+    schemaVersion: 1,
+    tool: { name: 'mlsec', version },
+    model: statement.subject[0]!.name,
+    modelDigest: statement.subject[0]!.digest,
+    ...predicate,
+  };
+  await writeReport(`${JSON.stringify(document, null, 2)}\n`, flags.output, terminal);
+  return 0;
+}
+
+interface ListedDigest {
+  name: string;
+  hex: string;
+}
+
+/** A sha256sum/BSD file, or mlsec's own JSON (`hash --format json` files, or a manifest's resources). */
+function parseListing(
+  text: string,
+  source: string,
+  algorithm: DigestAlgorithm,
+): { entries: ListedDigest[]; algorithm: DigestAlgorithm } {
+  if (text.trimStart().startsWith('{')) {
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (error) {
+      throw new MlsecError('CHECKSUM_FILE_INVALID', `${source}: not valid JSON: ${(error as Error).message}`);
+    }
+    const doc = data as {
+      algorithm?: string;
+      files?: { path: string; digest: string }[];
+      resources?: { name: string; digest: string }[];
+      serialization?: { method?: string; hash_type?: string };
+    };
+    if (Array.isArray(doc.files) && doc.algorithm && isDigestAlgorithm(doc.algorithm)) {
+      return { algorithm: doc.algorithm, entries: doc.files.map((f) => ({ name: f.path, hex: f.digest })) };
+    }
+    const hashType = doc.serialization?.hash_type;
+    if (
+      Array.isArray(doc.resources) &&
+      doc.serialization?.method === 'files' &&
+      hashType &&
+      isDigestAlgorithm(hashType)
+    ) {
+      return { algorithm: hashType, entries: doc.resources.map((r) => ({ name: r.name, hex: r.digest })) };
+    }
+    throw new MlsecError('CHECKSUM_FILE_INVALID', `${source}: not an mlsec checksum list or files manifest`);
+  }
+  const lines = parseChecksumFile(text, { algorithm, source });
+  const found = lines[0]?.algorithm ?? algorithm;
+  return { algorithm: found, entries: lines.map((l) => ({ name: l.name, hex: l.hex })) };
+}
+
+async function runCheck(
+  checkFile: string,
+  paths: string[],
+  requested: DigestAlgorithm,
+  flags: HashFlags,
+  terminal: Terminal,
+): Promise<number> {
+  let text: string;
+  try {
+    text = await readFile(resolve(terminal.cwd, checkFile), 'utf8');
+  } catch (error) {
+    throw new MlsecError(
+      'INPUT_NOT_FOUND',
+      `cannot read checksum file ${checkFile}: ${(error as Error).message}`,
+    );
+  }
+  const { entries, algorithm } = parseListing(text, checkFile, requested);
+  const actual = new Map<string, string | undefined>();
+  for (const { name } of entries) {
+    try {
+      actual.set(name, (await hashFile(resolve(terminal.cwd, name), algorithm)).hex);
+    } catch {
+      actual.set(name, undefined);
+    }
+  }
+  // Files in the named directories that the list does not mention are reported too: an added file is tampering.
+  const present: string[] = [];
+  if (paths.length > 0) {
+    await checkPaths(paths, terminal.cwd);
+    const checkPath = resolve(terminal.cwd, checkFile);
+    for await (const entry of walkFiles(paths, { cwd: terminal.cwd, exclude: flags.exclude })) {
+      if (entry.kind === 'file' && resolve(entry.absolute) !== checkPath) present.push(entry.path);
+    }
+  }
+  const report = compareChecksums(entries, actual, present);
+  await writeReport(
+    flags.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderCheck(report),
+    flags.output,
+    terminal,
+  );
+  return report.ok ? 0 : 1;
+}
+
+function renderCheck(report: CheckReport): string {
+  const lines = report.lines.map((line) => `${line.name}: ${line.status}`);
+  const { OK, FAILED, MISSING, EXTRA } = report.counts;
+  lines.push(`${OK} OK, ${FAILED} FAILED, ${MISSING} MISSING, ${EXTRA} EXTRA`);
+  return `${lines.join('\n')}\n`;
+}
