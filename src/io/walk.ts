@@ -95,11 +95,12 @@ export async function* walkFiles(paths: readonly string[], options: WalkOptions)
 }
 
 /** The walk as scan inputs: files to open, links out of the root as findings. */
-export async function* walkArtifacts(
-  paths: readonly string[],
-  options: WalkOptions,
-): AsyncIterable<ArtifactInput> {
-  for await (const entry of walkFiles(paths, options)) {
+export function walkArtifacts(paths: readonly string[], options: WalkOptions): AsyncIterable<ArtifactInput> {
+  return toArtifacts(walkFiles(paths, options));
+}
+
+export async function* toArtifacts(entries: AsyncIterable<WalkEntry>): AsyncIterable<ArtifactInput> {
+  for await (const entry of entries) {
     if (entry.kind === 'file')
       yield { path: entry.path, size: entry.size, open: () => openFileArtifact(entry.absolute) };
     else if (entry.kind === 'outside-link') {

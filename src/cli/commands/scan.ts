@@ -1,10 +1,18 @@
 import type { Command } from 'commander';
 import { MlsecError } from '../../core/errors.js';
-import { atLeast, type FileReport, isSeverity, type Severity, summarize } from '../../core/findings.js';
+import {
+  atLeast,
+  compareFindings,
+  type FileReport,
+  isSeverity,
+  type Severity,
+  summarize,
+} from '../../core/findings.js';
 import { GlobalPolicy } from '../../core/scan/policy/global-policy.js';
 import { scanArtifacts } from '../../core/scan/scan-artifact.js';
 import { loadConfig } from '../../io/config.js';
-import { checkPaths, walkArtifacts } from '../../io/walk.js';
+import { IntegrityCheck } from '../../io/integrity-check.js';
+import { checkPaths, toArtifacts, walkFiles } from '../../io/walk.js';
 import { type Terminal, writeReport } from '../output.js';
 import { renderJson } from '../render/json.js';
 import { renderSarif } from '../render/sarif.js';
@@ -21,6 +29,7 @@ export interface ScanFlags {
   showClean?: boolean;
   progress?: boolean;
   concurrency: string;
+  checksums: string[];
 }
 
 const formats = ['table', 'json', 'sarif'] as const;
@@ -51,6 +60,12 @@ export function registerScan(program: Command, terminal: Terminal, version: stri
     .option('--show-clean', 'list files without findings in the table too')
     .option('--progress', 'show progress even when standard error is not a terminal')
     .option('--concurrency <n>', 'files scanned at once', '4')
+    .option(
+      '--checksums <file>',
+      'verify files against a sha256sum-style list (names relative to here)',
+      collect,
+      [],
+    )
     .action(async (paths: string[], flags: ScanFlags) => {
       process.exitCode = await runScan(paths, flags, terminal, version);
     });
@@ -81,19 +96,19 @@ export async function runScan(
       ? (await import('ora')).default({ stream: terminal.stderr, isEnabled: true, text: 'scanning' }).start()
       : undefined;
   let done = 0;
-  const reports = await scanArtifacts(
-    walkArtifacts(paths, { cwd: terminal.cwd, exclude: [...config.scan.exclude, ...flags.exclude] }),
-    {
-      policy,
-      concurrency,
-      onReport: (report) => {
-        done += 1;
-        if (spinner) spinner.text = `scanned ${done} file${done === 1 ? '' : 's'}: ${report.path}`;
-      },
+  const integrity = await IntegrityCheck.create(terminal.cwd, flags.checksums);
+  const walk = walkFiles(paths, { cwd: terminal.cwd, exclude: [...config.scan.exclude, ...flags.exclude] });
+  const reports = await scanArtifacts(toArtifacts(integrity.tap(walk)), {
+    policy,
+    concurrency,
+    onReport: (report) => {
+      done += 1;
+      if (spinner) spinner.text = `scanned ${done} file${done === 1 ? '' : 's'}: ${report.path}`;
     },
-  );
+  });
   spinner?.stop();
 
+  await mergeIntegrity(reports, integrity, terminal);
   const summary = summarize(reports);
   const failed =
     failOn !== 'never' && reports.some((r) => r.findings.some((f) => atLeast(f.severity, failOn)));
@@ -154,4 +169,19 @@ function parseFailOn(value: string): Severity | 'never' {
     'USAGE',
     `unknown --fail-on ${JSON.stringify(value)} (expected info, low, medium, high, critical or never)`,
   );
+}
+
+/** Integrity findings join the report of the file they concern; a listed file that is gone gets its own. */
+async function mergeIntegrity(
+  reports: FileReport[],
+  integrity: IntegrityCheck,
+  terminal: Terminal,
+): Promise<void> {
+  const byPath = await integrity.findings();
+  for (const warning of integrity.warnings) terminal.stderr.write(`mlsec: ${warning}\n`);
+  for (const [path, findings] of byPath) {
+    const report = reports.find((r) => r.path === path);
+    if (report) report.findings = [...findings, ...report.findings].sort(compareFindings);
+    else reports.push({ path, format: 'missing', size: 0, findings, bytesRead: 0, status: 'complete' });
+  }
 }

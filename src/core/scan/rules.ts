@@ -164,6 +164,27 @@ export const rules = {
     summary: 'File is empty',
     help: 'An empty file holds no model; loaders fail on it.',
   },
+  checksumMismatch: {
+    id: 'MLSEC-INTEGRITY-001',
+    name: 'integrity-checksum-mismatch',
+    severity: 'high',
+    summary: 'File does not match its listed checksum',
+    help: 'The file differs from the digest its checksum file or sidecar records: it was modified, swapped or damaged after the checksums were made.',
+  },
+  checksumMissing: {
+    id: 'MLSEC-INTEGRITY-002',
+    name: 'integrity-listed-file-missing',
+    severity: 'medium',
+    summary: 'A file listed in a checksum file is missing',
+    help: 'The checksum file lists a file that is not there (or cannot be read).',
+  },
+  checksumUnlisted: {
+    id: 'MLSEC-INTEGRITY-003',
+    name: 'integrity-file-unlisted',
+    severity: 'medium',
+    summary: 'File is not listed in the checksum file of its directory',
+    help: 'A file was added after the checksums were made, or the checksum file is incomplete.',
+  },
 } as const satisfies Record<string, RuleInfo>;
 
 export type RuleKey = keyof typeof rules;

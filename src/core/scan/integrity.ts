@@ -1,0 +1,39 @@
+import type { Finding } from '../findings.js';
+import type { CheckReport } from '../hash/check.js';
+import { makeFinding } from './context.js';
+
+/**
+ * Turns a checksum comparison into findings keyed by the path each one belongs to
+ * (`displayPath` maps a name in the list to the path reports use).
+ */
+export function integrityFindings(
+  report: CheckReport,
+  listName: string,
+  displayPath: (name: string) => string,
+): Map<string, Finding[]> {
+  const byPath = new Map<string, Finding[]>();
+  const add = (name: string, finding: Finding) => {
+    const path = displayPath(name);
+    byPath.set(path, [...(byPath.get(path) ?? []), finding]);
+  };
+  for (const line of report.lines) {
+    if (line.status === 'FAILED') {
+      add(
+        line.name,
+        makeFinding(
+          'checksumMismatch',
+          `digest ${line.actual} does not match ${line.expected} listed in ${listName}`,
+          undefined,
+        ),
+      );
+    } else if (line.status === 'MISSING') {
+      add(
+        line.name,
+        makeFinding('checksumMissing', `listed in ${listName} but missing or unreadable`, undefined),
+      );
+    } else if (line.status === 'EXTRA') {
+      add(line.name, makeFinding('checksumUnlisted', `not listed in ${listName}`, undefined));
+    }
+  }
+  return byPath;
+}

@@ -1,0 +1,94 @@
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { MlsecError } from '../core/errors.js';
+import { type CheckReport, compareChecksums } from '../core/hash/check.js';
+import { type DigestAlgorithm, isDigestAlgorithm } from '../core/hash/digest.js';
+import { parseChecksumFile } from '../core/hash/sha256sum-format.js';
+import { hashFile } from './file-hash.js';
+
+/** Checksum files recognised inside a scanned directory; names in them are relative to that directory. */
+export const checksumFileNames = [
+  'SHA256SUMS',
+  'SHA256SUMS.txt',
+  'sha256sums.txt',
+  'SHA512SUMS',
+  'checksums.sha256',
+];
+const sidecar = /\.(sha256|sha512)$/;
+const maxListBytes = 16 << 20;
+
+export interface ChecksumList {
+  /** The list as reports name it. */
+  label: string;
+  /** Directory the names are relative to. */
+  base: string;
+  algorithm: DigestAlgorithm;
+  entries: { name: string; hex: string }[];
+  /** True for a list that covers its whole directory, so unlisted files there are findings. */
+  coversDirectory: boolean;
+}
+
+export async function readChecksumList(
+  path: string,
+  base: string,
+  label: string,
+  coversDirectory: boolean,
+): Promise<ChecksumList> {
+  const info = await stat(path).catch(() => undefined);
+  if (!info?.isFile()) throw new MlsecError('INPUT_NOT_FOUND', `no such checksum file: ${label}`);
+  if (info.size > maxListBytes) throw new MlsecError('CHECKSUM_FILE_INVALID', `${label}: larger than 16 MiB`);
+  const text = await readFile(path, 'utf8');
+  const algorithm = /512/i.test(basename(path)) ? 'sha512' : 'sha256';
+  const lines = parseChecksumFile(text, { algorithm, source: label });
+  const found = lines[0]?.algorithm;
+  return {
+    label,
+    base,
+    algorithm: found && isDigestAlgorithm(found) ? found : algorithm,
+    entries: lines.map((l) => ({ name: l.name, hex: l.hex })),
+    coversDirectory,
+  };
+}
+
+/** A sidecar `weights.bin.sha256` holds the digest of `weights.bin`, with or without its name. */
+export async function readSidecar(path: string, label: string): Promise<ChecksumList | undefined> {
+  const text = (await readFile(path, 'utf8').catch(() => '')).trim();
+  const algorithm: DigestAlgorithm = path.endsWith('.sha512') ? 'sha512' : 'sha256';
+  const target = basename(path).replace(sidecar, '');
+  const hex = /^[0-9a-fA-F]+/.exec(text)?.[0];
+  if (!hex || hex.length !== (algorithm === 'sha256' ? 64 : 128)) return undefined;
+  return {
+    label,
+    base: dirname(path),
+    algorithm,
+    entries: [{ name: target, hex: hex.toLowerCase() }],
+    coversDirectory: false,
+  };
+}
+
+export function isChecksumFile(name: string): boolean {
+  return checksumFileNames.includes(name) || sidecar.test(name);
+}
+
+/**
+ * Checks one list against the files on disk. `present` are the files found in the list's
+ * directory by the scan walk (absolute paths), for the unlisted-file check.
+ */
+export async function checkList(list: ChecksumList, present: readonly string[]): Promise<CheckReport> {
+  const actual = new Map<string, string | undefined>();
+  for (const { name } of list.entries) {
+    const digest = await hashFile(resolve(list.base, name), list.algorithm).catch(() => undefined);
+    actual.set(name, digest?.hex);
+  }
+  const inside = list.coversDirectory
+    ? present
+        .filter((p) => p === resolve(p) && (p.startsWith(list.base + sep) || dirname(p) === list.base))
+        .map((p) => relative(list.base, p).split(sep).join('/'))
+        .filter((name) => !isChecksumFile(basename(name)))
+    : [];
+  return compareChecksums(list.entries, actual, inside);
+}
+
+export function listPath(list: ChecksumList, name: string): string {
+  return join(list.base, name);
+}

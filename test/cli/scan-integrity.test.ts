@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { mlsec, tempDir } from '../helpers/cli.js';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+interface Result {
+  path: string;
+  format: string;
+  findings: { rule: string; severity: string }[];
+}
+
+const integrity = (results: Result[]): [string, string[]][] =>
+  results
+    .map((r): [string, string[]] => [
+      r.path,
+      r.findings.filter((f) => f.rule.startsWith('MLSEC-INTEGRITY')).map((f) => `${f.rule} ${f.severity}`),
+    ])
+    .filter(([, findings]) => findings.length > 0);
+
+describe('mlsec scan: integrity checks', () => {
+  it('checks SHA256SUMS and sidecars found in a scanned directory', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'model'));
+    await writeFile(
+      join(dir, 'model', 'SHA256SUMS'),
+      `${sha256('a')}  a.bin\n${sha256('b')}  b.bin\n${sha256('gone')}  gone.bin\n`,
+    );
+    await writeFile(join(dir, 'model', 'a.bin'), 'a');
+    await writeFile(join(dir, 'model', 'b.bin'), 'tampered');
+    await writeFile(join(dir, 'model', 'added.bin'), 'new');
+    await writeFile(join(dir, 'model', 'd.bin'), 'd');
+    await writeFile(join(dir, 'model', 'd.bin.sha256'), `${sha256('not d')}\n`);
+    const { exitCode, stdout } = await mlsec(['scan', 'model', '--format', 'json'], { cwd: dir });
+    expect(exitCode).toBe(1);
+    expect(integrity(JSON.parse(stdout).results)).toEqual([
+      ['model/added.bin', ['MLSEC-INTEGRITY-003 medium']],
+      ['model/b.bin', ['MLSEC-INTEGRITY-001 high']],
+      ['model/d.bin', ['MLSEC-INTEGRITY-001 high', 'MLSEC-INTEGRITY-003 medium']],
+      ['model/gone.bin', ['MLSEC-INTEGRITY-002 medium']],
+    ]);
+  });
+
+  it('--checksums names a list whose names are relative to the working directory', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'model'));
+    await writeFile(join(dir, 'model', 'w.bin'), 'w');
+    await writeFile(join(dir, 'sums.txt'), `${sha256('w')}  model/w.bin\n`);
+    const ok = await mlsec(['scan', 'model', '--checksums', 'sums.txt', '--format', 'json'], { cwd: dir });
+    expect(ok.exitCode).toBe(0);
+    expect(integrity(JSON.parse(ok.stdout).results)).toEqual([]);
+    await writeFile(join(dir, 'model', 'w.bin'), 'W');
+    const bad = await mlsec(['scan', 'model', '--checksums', 'sums.txt', '--format', 'json'], { cwd: dir });
+    expect(bad.exitCode).toBe(1);
+    expect(integrity(JSON.parse(bad.stdout).results)).toEqual([
+      ['model/w.bin', ['MLSEC-INTEGRITY-001 high']],
+    ]);
+    const missing = await mlsec(['scan', 'model', '--checksums', 'nope.txt'], { cwd: dir });
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toBe('mlsec: no such checksum file: nope.txt');
+  });
+});
