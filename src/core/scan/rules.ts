@@ -185,6 +185,13 @@ export const rules = {
     summary: 'File is not listed in the checksum file of its directory',
     help: 'A file was added after the checksums were made, or the checksum file is incomplete.',
   },
+  lfsPointer: {
+    id: 'MLSEC-INTEGRITY-004',
+    name: 'integrity-lfs-pointer',
+    severity: 'medium',
+    summary: 'File is a Git LFS pointer, not the model content',
+    help: 'The repository was cloned without fetching LFS objects; the pointer records the digest and size the real file must have. Run git lfs pull and scan again.',
+  },
 } as const satisfies Record<string, RuleInfo>;
 
 export type RuleKey = keyof typeof rules;

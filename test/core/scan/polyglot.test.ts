@@ -60,3 +60,21 @@ describe('polyglots: bytes that another format claims are still scanned as a pic
     expect(result.findings).toEqual([]);
   });
 });
+
+describe('Git LFS pointers', () => {
+  it('are reported with the digest the real file must have', async () => {
+    const oid = 'a'.repeat(64);
+    const pointer = new TextEncoder().encode(
+      `version https://git-lfs.github.com/spec/v1\noid sha256:${oid}\nsize 1234\n`,
+    );
+    const result = await scanBytes(pointer, { name: 'pytorch_model.bin' });
+    expect(result.format).toBe('git-lfs-pointer');
+    expect(result.findings).toEqual([
+      {
+        rule: 'MLSEC-INTEGRITY-004',
+        severity: 'medium',
+        message: `Git LFS pointer: the real file (sha256 ${oid}, 1234 bytes) was not downloaded, so it was not scanned`,
+      },
+    ]);
+  });
+});
