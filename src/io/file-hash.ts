@@ -29,7 +29,12 @@ export async function hashFile(
       }
       return digestBytes(buffer.subarray(0, filled), algorithm);
     }
-    const stream = handle.createReadStream({ start, end: end - 1, highWaterMark: readSize, autoClose: false });
+    const stream = handle.createReadStream({
+      start,
+      end: end - 1,
+      highWaterMark: readSize,
+      autoClose: false,
+    });
     return await digestStream(stream as AsyncIterable<Uint8Array>, algorithm);
   } finally {
     await handle.close();

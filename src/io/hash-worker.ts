@@ -9,9 +9,9 @@
  * The price is that this text is neither type-checked nor linted: it is kept small, plain CommonJS
  * (what an eval worker runs), and test/io/hash-pool.test.ts exercises every path of it.
  *
- * Protocol. workerData: `{ readSize, progressStep }`. In: one job at a time,
- * `{ id, path, start, end, algorithm /* node:crypto name *\/, endIsEof }`. Out:
- * `{ id, type: 'progress', bytes /* of this job so far *\/ }` every `progressStep` bytes, then
+ * Protocol. workerData: `{ readSize, progressStep }`. In, one job at a time:
+ * `{ id, path, start, end, algorithm, endIsEof }` (algorithm as node:crypto names it). Out:
+ * `{ id, type: 'progress', bytes }` (bytes of this job so far) every `progressStep` bytes, then
  * `{ id, type: 'done', hex, size }` or `{ id, type: 'error', message, code, errno, syscall, path }`.
  * A failed job leaves the worker ready for the next one.
  *
