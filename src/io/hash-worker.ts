@@ -15,63 +15,60 @@
  * `{ id, type: 'done', hex, size }` or `{ id, type: 'error', message, code, errno, syscall, path }`.
  * A failed job leaves the worker ready for the next one.
  *
- * Reads are double-buffered: the next `readSize` read is in flight while the current one is hashed,
- * so reading from disk and hashing overlap (memory: 2 × readSize per worker).
+ * Reads are synchronous (`fs.readSync`, no libuv round trip: the worker has nothing else to do) and
+ * small (`readSize`, 128 KiB by default), so each chunk is hashed while it is still in this core's L2
+ * cache. Measured on 2 cores, 1 GiB in page cache, sha256 with SHA-NI: 8 ranges on 2 threads took
+ * 0.50 s this way against 0.68 s with double-buffered 4 MiB `FileHandle.read`s (the copy lands in
+ * another thread's cache, and hashing reads it back from L3 or memory); hashing the same bytes from
+ * memory took 0.39 s. Cold reads keep overlapping with hashing through the kernel's read-ahead.
+ * Memory: one readSize buffer per worker.
  */
 export const hashWorkerSource = `'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
-const { open } = require('node:fs/promises');
+const { closeSync, openSync, readSync } = require('node:fs');
 const { createHash } = require('node:crypto');
 const { readSize, progressStep } = workerData;
-const buffers = [Buffer.allocUnsafe(readSize), Buffer.allocUnsafe(readSize)];
+const buffer = Buffer.allocUnsafe(readSize);
 
 function fail(code, message, path) {
   return Object.assign(new Error(message), { code, path });
 }
 
-async function run(job) {
-  const handle = await open(job.path, 'r');
+function run(job) {
+  const fd = openSync(job.path, 'r');
   try {
     const hash = createHash(job.algorithm);
-    const readAt = (index, position) =>
-      handle.read(buffers[index], 0, Math.min(readSize, job.end - position), position);
     let position = job.start;
     let reported = position;
-    let index = 0;
-    let pending = position < job.end ? readAt(index, position) : undefined;
-    while (pending !== undefined) {
-      const { bytesRead } = await pending;
+    while (position < job.end) {
+      const bytesRead = readSync(fd, buffer, 0, Math.min(readSize, job.end - position), position);
       if (bytesRead === 0) {
         throw fail('ERR_SHORT_READ', job.path + ': file ends at byte ' + position + ', before ' + job.end, job.path);
       }
-      const buffer = buffers[index];
+      hash.update(bytesRead === readSize ? buffer : buffer.subarray(0, bytesRead));
       position += bytesRead;
-      index ^= 1;
-      pending = position < job.end ? readAt(index, position) : undefined;
-      hash.update(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
       if (position - reported >= progressStep) {
         reported = position;
         parentPort.postMessage({ id: job.id, type: 'progress', bytes: position - job.start });
       }
     }
-    if (job.endIsEof && (await handle.read(buffers[0], 0, 1, job.end)).bytesRead > 0) {
+    if (job.endIsEof && readSync(fd, buffer, 0, 1, job.end) > 0) {
       throw fail('ERR_SIZE_CHANGED', job.path + ': file is longer than ' + job.end + ' bytes', job.path);
     }
-    return { hex: hash.digest('hex'), size: job.end - job.start };
+    return { id: job.id, type: 'done', hex: hash.digest('hex'), size: job.end - job.start };
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
 parentPort.on('message', (job) => {
-  run(job).then(
-    (result) => parentPort.postMessage({ id: job.id, type: 'done', hex: result.hex, size: result.size }),
-    (error) => {
-      const e = error instanceof Error ? error : new Error(String(error));
-      parentPort.postMessage({
-        id: job.id, type: 'error', message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path,
-      });
-    },
-  );
+  let reply;
+  try {
+    reply = run(job);
+  } catch (error) {
+    const e = error instanceof Error ? error : new Error(String(error));
+    reply = { id: job.id, type: 'error', message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path };
+  }
+  parentPort.postMessage(reply);
 });
 `;

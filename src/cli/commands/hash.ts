@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { MlsecError } from '../../core/errors.js';
@@ -13,7 +13,7 @@ import {
   resolveIgnorePaths,
 } from '../../core/hash/manifest.js';
 import { formatChecksumFile, parseChecksumFile } from '../../core/hash/sha256sum-format.js';
-import { hashFile } from '../../io/file-hash.js';
+import { HashPool, hashFiles } from '../../io/hash-pool.js';
 import { listModelFiles, modelName } from '../../io/model-files.js';
 import { checkPaths, walkFiles } from '../../io/walk.js';
 import { type Terminal, writeReport } from '../output.js';
@@ -77,17 +77,20 @@ export async function runHash(
   if (flags.manifest) return runManifest(paths, algorithm, flags, terminal, version);
   const targets = paths.length > 0 ? paths : ['.'];
   await checkPaths(targets, terminal.cwd);
-  const entries: { name: string; hex: string; size: number }[] = [];
+  const files: { name: string; path: string; size: number }[] = [];
   for await (const entry of walkFiles(targets, { cwd: terminal.cwd, exclude: flags.exclude })) {
     if (entry.kind === 'file') {
-      const digest = await hashFile(entry.absolute, algorithm);
-      entries.push({ name: entry.path, hex: digest.hex, size: digest.size });
+      files.push({ name: entry.path, path: entry.absolute, size: entry.size });
     } else if (entry.kind === 'unreadable-dir') {
       throw new MlsecError('INPUT_UNREADABLE', `cannot read directory ${entry.path}`);
     } else {
       terminal.stderr.write(`mlsec: ${entry.path}: symbolic link leaves the directory; not hashed\n`);
     }
   }
+  const digests = await withPool(terminal, files, (pool, progress) =>
+    hashFiles(pool, files, algorithm, progress),
+  );
+  const entries = files.map((file, i) => ({ name: file.name, hex: digests[i]!.hex, size: digests[i]!.size }));
   let text: string;
   if (flags.format === 'json') {
     const files = entries.map((e) => ({ path: e.name, size: e.size, digest: e.hex }));
@@ -128,25 +131,41 @@ async function runManifest(
   const hashType: OmsHashType = algorithm;
   let predicate: ReturnType<typeof buildOmsPredicate>;
   if (flags.serialization === 'files') {
-    const digests = [];
-    for (const file of files)
-      digests.push({
-        path: file.path,
-        size: file.size,
-        digestHex: (await hashFile(file.absolute, algorithm)).hex,
-      });
+    const jobs = files.map((file) => ({ path: file.absolute, size: file.size }));
+    const results = await withPool(terminal, jobs, (pool, progress) =>
+      hashFiles(pool, jobs, algorithm, progress),
+    );
+    const digests = files.map((file, i) => ({
+      path: file.path,
+      size: file.size,
+      digestHex: results[i]!.hex,
+    }));
     predicate = buildOmsPredicate({ method: 'files', hashType, ignorePaths, files: digests });
   } else {
     const shardSize = Number(flags.shardSize);
     if (!Number.isSafeInteger(shardSize) || shardSize < 1)
       throw new MlsecError('USAGE', '--shard-size must be a positive whole number');
     const byPath = new Map(files.map((f) => [f.path, f]));
-    const shards = [];
-    for (const shard of planShards(files, shardSize)) {
-      const file = byPath.get(shard.path)!;
-      const digest = await hashFile(file.absolute, algorithm, { start: shard.start, end: shard.end });
-      shards.push({ ...shard, digestHex: digest.hex });
-    }
+    const plan = planShards(files, shardSize);
+    const jobs = plan.map((shard) => ({
+      path: byPath.get(shard.path)!.absolute,
+      size: shard.end - shard.start,
+    }));
+    const results = await withPool(terminal, jobs, (pool, progress) => {
+      let done = 0;
+      return Promise.all(
+        plan.map((shard, i) => {
+          let seen = 0;
+          const onShard = (bytes: number) => {
+            done += bytes - seen;
+            seen = bytes;
+            progress(done);
+          };
+          return pool.hash({ path: jobs[i]!.path, start: shard.start, end: shard.end }, algorithm, onShard);
+        }),
+      );
+    });
+    const shards = plan.map((shard, i) => ({ ...shard, digestHex: results[i]!.hex }));
     predicate = buildOmsPredicate({ method: 'shards', hashType, shardSize, ignorePaths, shards });
   }
   const statement = buildOmsStatement(modelName(root), predicate);
@@ -221,14 +240,25 @@ async function runCheck(
     );
   }
   const { entries, algorithm } = parseListing(text, checkFile, requested);
-  const actual = new Map<string, string | undefined>();
-  for (const { name } of entries) {
-    try {
-      actual.set(name, (await hashFile(resolve(terminal.cwd, name), algorithm)).hex);
-    } catch {
-      actual.set(name, undefined);
-    }
-  }
+  const jobs = await Promise.all(
+    entries.map(async ({ name }) => {
+      const path = resolve(terminal.cwd, name);
+      const info = await stat(path).catch(() => undefined);
+      return { path, size: info?.isFile() ? info.size : -1 };
+    }),
+  );
+  const results = await withPool(terminal, jobs, (pool) =>
+    Promise.all(
+      // A listed file that cannot be read is MISSING, not an error of the whole check.
+      jobs.map((job) =>
+        hashFiles(pool, [job], algorithm).then(
+          (r) => r[0]?.hex,
+          () => undefined,
+        ),
+      ),
+    ),
+  );
+  const actual = new Map<string, string | undefined>(entries.map(({ name }, i) => [name, results[i]]));
   // Files in the named directories that the list does not mention are reported too: an added file is tampering.
   const present: string[] = [];
   if (paths.length > 0) {
@@ -252,4 +282,31 @@ function renderCheck(report: CheckReport): string {
   const { OK, FAILED, MISSING, EXTRA } = report.counts;
   lines.push(`${OK} OK, ${FAILED} FAILED, ${MISSING} MISSING, ${EXTRA} EXTRA`);
   return `${lines.join('\n')}\n`;
+}
+
+/** Inputs past this size get a progress spinner on a terminal. */
+const progressThreshold = 256 * 2 ** 20;
+
+/** Runs hashing on a worker pool (all cores) with a spinner for big inputs, and always closes the pool. */
+async function withPool<T>(
+  terminal: Terminal,
+  jobs: readonly { size: number }[],
+  work: (pool: HashPool, progress: (bytes: number) => void) => Promise<T>,
+): Promise<T> {
+  const pool = new HashPool();
+  const total = jobs.reduce((sum, job) => sum + job.size, 0);
+  const spinner =
+    terminal.interactive && total > progressThreshold
+      ? (await import('ora')).default({ stream: terminal.stderr, text: 'hashing' }).start()
+      : undefined;
+  // Bytes hashed so far, over all jobs.
+  const progress = (done: number) => {
+    if (spinner) spinner.text = `hashing: ${Math.min(100, Math.floor((100 * done) / total))}%`;
+  };
+  try {
+    return await work(pool, progress);
+  } finally {
+    spinner?.stop();
+    await pool.close();
+  }
 }
