@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, relative, resolve, sep } from 'node:path';
 import { MlsecError } from '../core/errors.js';
 import { type CheckReport, compareChecksums } from '../core/hash/check.js';
 import { type DigestAlgorithm, isDigestAlgorithm } from '../core/hash/digest.js';
@@ -87,8 +87,4 @@ export async function checkList(list: ChecksumList, present: readonly string[]):
         .filter((name) => !isChecksumFile(basename(name)))
     : [];
   return compareChecksums(list.entries, actual, inside);
-}
-
-export function listPath(list: ChecksumList, name: string): string {
-  return join(list.base, name);
 }

@@ -35,12 +35,6 @@ export interface ScanContext {
   nested(source: ByteSource, name: string): Promise<ReaderResult | undefined>;
 }
 
-export interface ScanSink {
-  findings: Finding[];
-  formats: Set<string>;
-  partial: boolean;
-}
-
 export function joinMember(parent: string | undefined, name: string): string {
   return parent === undefined ? name : `${parent}!${name}`;
 }
