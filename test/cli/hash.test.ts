@@ -121,3 +121,43 @@ describe('mlsec hash', () => {
     expect(JSON.parse(stdout).modelDigest).toEqual(statement.subject[0].digest);
   });
 });
+
+describe('mlsec hash --manifest against an independently computed manifest', () => {
+  const fixtureDir = join(root, 'fixtures', 'hash');
+
+  async function copyModel() {
+    const dir = await tempDir();
+    await execa('cp', ['-r', join(fixtureDir, 'model'), join(dir, 'model')]);
+    await mkdir(join(dir, 'model', 'empty-dir', 'nested'), { recursive: true });
+    return dir;
+  }
+
+  it('gives the digests fixtures/hash/generate.py computed with Python (files and shards)', async () => {
+    const expected = JSON.parse(await readFile(join(fixtureDir, 'expected.json'), 'utf8'));
+    const dir = await copyModel();
+    const files = JSON.parse((await mlsec(['hash', '--manifest', 'model'], { cwd: dir })).stdout);
+    expect(files.resources).toEqual(expected.files.resources);
+    expect(files.modelDigest).toEqual({ sha256: expected.files.modelDigest });
+    const shards = JSON.parse(
+      (
+        await mlsec(['hash', '--manifest', 'model', '--serialization', 'shards', '--shard-size', '1000'], {
+          cwd: dir,
+        })
+      ).stdout,
+    );
+    expect(shards.resources).toEqual(expected.shards.resources);
+    expect(shards.modelDigest).toEqual({ sha256: expected.shards.modelDigest });
+  });
+
+  it('refuses a symbolic link out of a hashed directory', async () => {
+    const dir = await copyModel();
+    await writeFile(join(dir, 'outside.bin'), 'x');
+    await symlink(join(dir, 'outside.bin'), join(dir, 'model', 'link.bin'));
+    const { exitCode, stderr, stdout } = await mlsec(['hash', 'model'], { cwd: dir });
+    expect(exitCode).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(
+      /^mlsec: model\/link\.bin is a symbolic link out of the directory \(to .*outside\.bin\); refused$/,
+    );
+  });
+});

@@ -84,7 +84,11 @@ export async function runHash(
     } else if (entry.kind === 'unreadable-dir') {
       throw new MlsecError('INPUT_UNREADABLE', `cannot read directory ${entry.path}`);
     } else {
-      terminal.stderr.write(`mlsec: ${entry.path}: symbolic link leaves the directory; not hashed\n`);
+      // A checksum list that silently skips a file would vouch for less than it seems to.
+      throw new MlsecError(
+        'INPUT_INVALID',
+        `${entry.path} is a symbolic link out of the directory (to ${entry.target}); refused`,
+      );
     }
   }
   const digests = await withPool(terminal, files, (pool, progress) =>
