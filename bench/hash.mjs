@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// `npm run bench` (second half): `mlsec hash` against `sha256sum` on the fixtures `bench/run.mjs`
-// generated in .mlsec-bench/ (run that first). Whole-process wall time, median of MLSEC_BENCH_RUNS
-// runs after one untimed warm-up; warm page cache.
+// `npm run bench` (second half): `mlsec hash` against `sha256sum` and `openssl dgst -sha256` on
+// generated data: one 2 GiB file and a directory of 16 x 256 MiB files, whole-file and sharded.
+// Whole-process wall time, median of MLSEC_BENCH_RUNS runs after one untimed warm-up; warm
+// page cache; peak RSS of mlsec from /usr/bin/time when present.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -13,65 +14,107 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const benchDir = join(root, '.mlsec-bench');
 const runs = Number.parseInt(process.env.MLSEC_BENCH_RUNS ?? '3', 10) || 3;
 const bin = join(root, 'bin', 'mlsec.js');
+const MiB = 2 ** 20;
+const hasTime = existsSync('/usr/bin/time');
 
 if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) {
   process.stderr.write('bench: run npm run build first\n');
   process.exit(1);
 }
-const inputs = existsSync(benchDir) ? readdirSync(benchDir).filter((n) => !n.startsWith('.')) : [];
-const checkpoint = inputs.find((n) => n.startsWith('checkpoint-'));
-const pickles = inputs.find((n) => n.startsWith('small-pickles-'));
-if (!checkpoint || !pickles) {
-  process.stderr.write('bench: no fixtures in .mlsec-bench/ (run node bench/run.mjs first)\n');
-  process.exit(1);
+
+/** Pseudo-random bytes (a fixed 1 MiB block repeated with a counter), written once and cached. */
+function makeFile(path, bytes, seed) {
+  if (existsSync(path)) return;
+  mkdirSync(dirname(path), { recursive: true });
+  const block = Buffer.alloc(MiB);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < block.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    block[i] = x & 0xff;
+  }
+  const partial = `${path}.partial`;
+  const fd = openSync(partial, 'w');
+  for (let written = 0, n = 0; written < bytes; written += MiB, n++) {
+    block.writeUInt32LE(n, 0);
+    writeSync(fd, block, 0, Math.min(MiB, bytes - written));
+  }
+  closeSync(fd);
+  renameSync(partial, path);
 }
 
-function timed(command, args, cwd) {
+const single = join(benchDir, 'hash-2g.bin');
+const dir = join(benchDir, 'hash-16x256m');
+process.stdout.write('\nbench: preparing hash inputs in .mlsec-bench/ (cached)\n');
+makeFile(single, 2048 * MiB, 7);
+for (let i = 0; i < 16; i++)
+  makeFile(join(dir, `shard-${String(i).padStart(2, '0')}.bin`), 256 * MiB, 100 + i);
+const dirFiles = readdirSync(dir)
+  .filter((n) => n.endsWith('.bin'))
+  .sort()
+  .map((n) => join(dir, n));
+
+function once(command, args) {
+  const wrapped = hasTime ? ['/usr/bin/time', ['-f', '%M', command, ...args]] : [command, args];
   const start = performance.now();
-  const child = spawnSync(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
+  const child = spawnSync(wrapped[0], wrapped[1], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 });
   const seconds = (performance.now() - start) / 1000;
   if (child.status !== 0) {
     process.stderr.write(`bench: ${command} ${args.join(' ')} failed: ${child.stderr}\n`);
     process.exit(1);
   }
-  return { seconds, stdout: child.stdout.toString() };
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
+  const rssKiB = hasTime ? Number(child.stderr.toString().trim().split('\n').at(-1)) : Number.NaN;
+  return { seconds, rssKiB };
 }
 
 function measure(command, args) {
-  timed(command, args, benchDir);
-  const times = [];
-  let stdout = '';
-  for (let i = 0; i < runs; i++) {
-    const result = timed(command, args, benchDir);
-    times.push(result.seconds);
-    stdout = result.stdout;
-  }
-  return { seconds: median(times), stdout };
+  once(command, args);
+  const results = Array.from({ length: runs }, () => once(command, args));
+  const seconds = results.map((r) => r.seconds).sort((a, b) => a - b)[Math.floor(runs / 2)];
+  return { seconds, rssMiB: Math.max(...results.map((r) => r.rssKiB)) / 1024 };
 }
 
-const pickleFiles = readdirSync(join(benchDir, pickles))
-  .map((n) => join(pickles, n))
-  .sort();
 const cases = [
-  { label: `${checkpoint} (one file)`, mlsec: [bin, 'hash', checkpoint], reference: [checkpoint] },
   {
-    label: `${pickles}/ (${pickleFiles.length} files)`,
-    mlsec: [bin, 'hash', pickles],
-    reference: pickleFiles,
+    label: '2 GiB single file',
+    tools: [
+      ['sha256sum', 'sha256sum', [single]],
+      ['openssl', 'openssl', ['dgst', '-sha256', single]],
+      ['mlsec whole', 'node', [bin, 'hash', single]],
+      [
+        'mlsec sharded',
+        'node',
+        [bin, 'hash', '--manifest', single, '--serialization', 'shards', '--shard-size', String(256 * MiB)],
+      ],
+    ],
+  },
+  {
+    label: '16 x 256 MiB directory',
+    tools: [
+      ['sha256sum', 'sha256sum', dirFiles],
+      ['openssl', 'openssl', ['dgst', '-sha256', ...dirFiles]],
+      ['mlsec whole', 'node', [bin, 'hash', dir]],
+      [
+        'mlsec sharded',
+        'node',
+        [bin, 'hash', '--manifest', dir, '--serialization', 'shards', '--shard-size', String(64 * MiB)],
+      ],
+    ],
   },
 ];
-process.stdout.write(`\nmlsec hash vs sha256sum (median of ${runs} runs, warm cache)\n`);
+
+process.stdout.write(`mlsec hash (median of ${runs} runs, warm cache; RSS = peak of the process)\n`);
 for (const c of cases) {
-  const ours = measure('node', c.mlsec);
-  const theirs = measure('sha256sum', c.reference);
-  const same = ours.stdout.trim() === theirs.stdout.trim();
-  process.stdout.write(
-    `  ${c.label.padEnd(40)} mlsec ${ours.seconds.toFixed(3)} s  sha256sum ${theirs.seconds.toFixed(3)} s  ` +
-      `ratio ${(ours.seconds / theirs.seconds).toFixed(2)}x  identical output: ${same ? 'yes' : 'NO'}\n`,
-  );
+  const results = c.tools.map(([name, command, args]) => ({ name, ...measure(command, args) }));
+  const byName = Object.fromEntries(results.map((r) => [r.name, r]));
+  process.stdout.write(`  ${c.label}\n`);
+  for (const r of results) {
+    const vsOpenssl = byName.openssl.seconds / r.seconds;
+    const vsSha = byName.sha256sum.seconds / r.seconds;
+    const rss = Number.isNaN(r.rssMiB) ? '' : `  peak RSS ${r.rssMiB.toFixed(0)} MiB`;
+    process.stdout.write(
+      `    ${r.name.padEnd(14)} ${r.seconds.toFixed(3)} s  speed x${vsOpenssl.toFixed(2)} of openssl, x${vsSha.toFixed(2)} of sha256sum${rss}\n`,
+    );
+  }
 }
