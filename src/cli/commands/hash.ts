@@ -29,6 +29,7 @@ interface HashFlags {
   shardSize: string;
   ignorePath: string[];
   tag?: boolean;
+  progress?: boolean;
 }
 
 const formats = ['sha256sum', 'json', 'sri'] as const;
@@ -48,6 +49,7 @@ export function registerHash(program: Command, terminal: Terminal, version: stri
     .option('--manifest', 'print an OpenSSF Model Signing manifest of the model and its digest')
     .option('--serialization <method>', 'manifest resources: files or shards', 'files')
     .option('--shard-size <bytes>', 'shard size for --serialization shards', String(defaultShardSize))
+    .option('--progress', 'show progress even when standard error is not a terminal')
     .option('--ignore-path <path>', 'leave a path of the model out of the manifest (repeatable)', collect, [])
     .action(async (paths: string[], flags: HashFlags) => {
       process.exitCode = await runHash(paths, flags, terminal, version);
@@ -293,15 +295,15 @@ const progressThreshold = 256 * 2 ** 20;
 
 /** Runs hashing on a worker pool (all cores) with a spinner for big inputs, and always closes the pool. */
 async function withPool<T>(
-  terminal: Terminal,
+  terminal: Terminal & { forceProgress?: boolean },
   jobs: readonly { size: number }[],
   work: (pool: HashPool, progress: (bytes: number) => void) => Promise<T>,
 ): Promise<T> {
   const pool = new HashPool();
   const total = jobs.reduce((sum, job) => sum + job.size, 0);
   const spinner =
-    terminal.interactive && total > progressThreshold
-      ? (await import('ora')).default({ stream: terminal.stderr, text: 'hashing' }).start()
+    (terminal.interactive || terminal.forceProgress) && total > progressThreshold
+      ? (await import('ora')).default({ stream: terminal.stderr, text: 'hashing', isEnabled: true }).start()
       : undefined;
   // Bytes hashed so far, over all jobs.
   const progress = (done: number) => {
