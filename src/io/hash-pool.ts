@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { createDigester, type DigestAlgorithm } from '../core/hash/digest.js';
+import { createDigester, type DigestAlgorithm, nodeHashName } from '../core/hash/digest.js';
 import { hashWorkerSource } from './hash-worker.js';
 
 export interface HashJob {
@@ -51,13 +51,6 @@ export const POOL_CLOSED = 'ERR_HASH_POOL_CLOSED';
 const smallJobSize = 1 << 20;
 /** Small jobs in flight on the calling thread at once, so thousands of them do not exhaust descriptors. */
 const smallJobConcurrency = 8;
-
-const nodeName: Record<DigestAlgorithm, string> = {
-  sha256: 'sha256',
-  sha384: 'sha384',
-  sha512: 'sha512',
-  blake2b: 'blake2b512',
-};
 
 interface Task {
   id: number;
@@ -174,7 +167,7 @@ export class HashPool {
    */
   hash(job: HashJob, algorithm: DigestAlgorithm, onProgress?: (bytes: number) => void): Promise<HashResult> {
     if (this.#closed) return Promise.reject(codedError('hash pool is closed', { code: POOL_CLOSED }));
-    if (!Object.hasOwn(nodeName, algorithm)) {
+    if (!Object.hasOwn(nodeHashName, algorithm)) {
       return Promise.reject(new TypeError(`unknown digest algorithm: ${String(algorithm)}`));
     }
     const { start, end } = job;
@@ -187,7 +180,14 @@ export class HashPool {
     if (end - start < smallJobSize) return this.#hashHere(absolute, algorithm);
     return new Promise((settle, reject) => {
       const id = this.#nextId++;
-      const task = { id, job: absolute, algorithm: nodeName[algorithm], onProgress, resolve: settle, reject };
+      const task = {
+        id,
+        job: absolute,
+        algorithm: nodeHashName[algorithm],
+        onProgress,
+        resolve: settle,
+        reject,
+      };
       this.#queue.push(task);
       this.#dispatch();
     });

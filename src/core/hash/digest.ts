@@ -10,7 +10,8 @@ export function isDigestAlgorithm(value: string): value is DigestAlgorithm {
   return (digestAlgorithms as readonly string[]).includes(value);
 }
 
-const nodeName: Record<DigestAlgorithm, string> = {
+/** The names node:crypto (OpenSSL) knows the algorithms by. */
+export const nodeHashName: Readonly<Record<DigestAlgorithm, string>> = {
   sha256: 'sha256',
   sha384: 'sha384',
   sha512: 'sha512',
@@ -45,7 +46,7 @@ export interface Digester {
 }
 
 export function createDigester(algorithm: DigestAlgorithm): Digester {
-  const hash: Hash = createHash(nodeName[algorithm]);
+  const hash: Hash = createHash(nodeHashName[algorithm]);
   let size = 0;
   return {
     update(chunk) {
