@@ -2,8 +2,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, relative, resolve, sep } from 'node:path';
 import { MlsecError } from '../core/errors.js';
 import { type CheckReport, compareChecksums } from '../core/hash/check.js';
-import { type DigestAlgorithm, isDigestAlgorithm } from '../core/hash/digest.js';
-import { parseChecksumFile } from '../core/hash/sha256sum-format.js';
+import type { DigestAlgorithm } from '../core/hash/digest.js';
+import { parseChecksumListing } from '../core/hash/listing.js';
 import { hashFile } from './file-hash.js';
 
 /** Checksum files recognised inside a scanned directory; names in them are relative to that directory. */
@@ -38,16 +38,8 @@ export async function readChecksumList(
   if (!info?.isFile()) throw new MlsecError('INPUT_NOT_FOUND', `no such checksum file: ${label}`);
   if (info.size > maxListBytes) throw new MlsecError('CHECKSUM_FILE_INVALID', `${label}: larger than 16 MiB`);
   const text = await readFile(path, 'utf8');
-  const algorithm = /512/i.test(basename(path)) ? 'sha512' : 'sha256';
-  const lines = parseChecksumFile(text, { algorithm, source: label });
-  const found = lines[0]?.algorithm;
-  return {
-    label,
-    base,
-    algorithm: found && isDigestAlgorithm(found) ? found : algorithm,
-    entries: lines.map((l) => ({ name: l.name, hex: l.hex })),
-    coversDirectory,
-  };
+  const listing = parseChecksumListing(text, label, /512/i.test(basename(path)) ? 'sha512' : 'sha256');
+  return { label, base, algorithm: listing.algorithm, entries: listing.entries, coversDirectory };
 }
 
 /** A sidecar `weights.bin.sha256` holds the digest of `weights.bin`, with or without its name. */

@@ -57,6 +57,16 @@ describe('mlsec scan: integrity checks', () => {
     expect(integrity(JSON.parse(bad.stdout).results)).toEqual([
       ['model/w.bin', ['MLSEC-INTEGRITY-001 high']],
     ]);
+    const json = await mlsec(['hash', 'model', '--format', 'json', '--output', 'sums.json'], { cwd: dir });
+    expect(json.exitCode).toBe(0);
+    await writeFile(join(dir, 'model', 'w.bin'), 'w');
+    const fromJson = await mlsec(['scan', 'model', '--checksums', 'sums.json', '--format', 'json'], {
+      cwd: dir,
+    });
+    expect(fromJson.exitCode).toBe(1);
+    expect(integrity(JSON.parse(fromJson.stdout).results)).toEqual([
+      ['model/w.bin', ['MLSEC-INTEGRITY-001 high']],
+    ]);
     const missing = await mlsec(['scan', 'model', '--checksums', 'nope.txt'], { cwd: dir });
     expect(missing.exitCode).toBe(2);
     expect(missing.stderr).toBe('mlsec: no such checksum file: nope.txt');

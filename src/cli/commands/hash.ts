@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { MlsecError } from '../../core/errors.js';
 import { type CheckReport, compareChecksums } from '../../core/hash/check.js';
 import { type DigestAlgorithm, isDigestAlgorithm, toSri } from '../../core/hash/digest.js';
+import { parseChecksumListing } from '../../core/hash/listing.js';
 import {
   buildOmsPredicate,
   buildOmsStatement,
@@ -12,7 +13,7 @@ import {
   planShards,
   resolveIgnorePaths,
 } from '../../core/hash/manifest.js';
-import { formatChecksumFile, parseChecksumFile } from '../../core/hash/sha256sum-format.js';
+import { formatChecksumFile } from '../../core/hash/sha256sum-format.js';
 import { HashPool, hashFiles } from '../../io/hash-pool.js';
 import { listModelFiles, modelName } from '../../io/model-files.js';
 import { checkPaths, walkFiles } from '../../io/walk.js';
@@ -186,49 +187,6 @@ async function runManifest(
   return 0;
 }
 
-interface ListedDigest {
-  name: string;
-  hex: string;
-}
-
-/** A sha256sum/BSD file, or mlsec's own JSON (`hash --format json` files, or a manifest's resources). */
-function parseListing(
-  text: string,
-  source: string,
-  algorithm: DigestAlgorithm,
-): { entries: ListedDigest[]; algorithm: DigestAlgorithm } {
-  if (text.trimStart().startsWith('{')) {
-    let data: unknown;
-    try {
-      data = JSON.parse(text);
-    } catch (error) {
-      throw new MlsecError('CHECKSUM_FILE_INVALID', `${source}: not valid JSON: ${(error as Error).message}`);
-    }
-    const doc = data as {
-      algorithm?: string;
-      files?: { path: string; digest: string }[];
-      resources?: { name: string; digest: string }[];
-      serialization?: { method?: string; hash_type?: string };
-    };
-    if (Array.isArray(doc.files) && doc.algorithm && isDigestAlgorithm(doc.algorithm)) {
-      return { algorithm: doc.algorithm, entries: doc.files.map((f) => ({ name: f.path, hex: f.digest })) };
-    }
-    const hashType = doc.serialization?.hash_type;
-    if (
-      Array.isArray(doc.resources) &&
-      doc.serialization?.method === 'files' &&
-      hashType &&
-      isDigestAlgorithm(hashType)
-    ) {
-      return { algorithm: hashType, entries: doc.resources.map((r) => ({ name: r.name, hex: r.digest })) };
-    }
-    throw new MlsecError('CHECKSUM_FILE_INVALID', `${source}: not an mlsec checksum list or files manifest`);
-  }
-  const lines = parseChecksumFile(text, { algorithm, source });
-  const found = lines[0]?.algorithm ?? algorithm;
-  return { algorithm: found, entries: lines.map((l) => ({ name: l.name, hex: l.hex })) };
-}
-
 async function runCheck(
   checkFile: string,
   paths: string[],
@@ -245,7 +203,7 @@ async function runCheck(
       `cannot read checksum file ${checkFile}: ${(error as Error).message}`,
     );
   }
-  const { entries, algorithm } = parseListing(text, checkFile, requested);
+  const { entries, algorithm } = parseChecksumListing(text, checkFile, requested);
   const jobs = await Promise.all(
     entries.map(async ({ name }) => {
       const path = resolve(terminal.cwd, name);
