@@ -58,8 +58,16 @@ export async function readSidecar(path: string, label: string): Promise<Checksum
   };
 }
 
+export function isChecksumList(name: string): boolean {
+  return checksumFileNames.includes(name);
+}
+
+export function isSidecar(name: string): boolean {
+  return sidecar.test(name);
+}
+
 export function isChecksumFile(name: string): boolean {
-  return checksumFileNames.includes(name) || sidecar.test(name);
+  return isChecksumList(name) || isSidecar(name);
 }
 
 /**
@@ -74,7 +82,7 @@ export async function checkList(list: ChecksumList, present: readonly string[]):
   }
   const inside = list.coversDirectory
     ? present
-        .filter((p) => p === resolve(p) && (p.startsWith(list.base + sep) || dirname(p) === list.base))
+        .filter((p) => p.startsWith(list.base + sep) || dirname(p) === list.base)
         .map((p) => relative(list.base, p).split(sep).join('/'))
         .filter((name) => !isChecksumFile(basename(name)))
     : [];

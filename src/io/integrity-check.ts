@@ -5,7 +5,8 @@ import { integrityFindings } from '../core/scan/integrity.js';
 import {
   type ChecksumList,
   checkList,
-  checksumFileNames,
+  isChecksumList,
+  isSidecar,
   readChecksumList,
   readSidecar,
 } from './checksum-lists.js';
@@ -41,11 +42,11 @@ export class IntegrityCheck {
         this.files.push(absolute);
         this.display.set(absolute, entry.path);
         const name = basename(absolute);
-        if (checksumFileNames.includes(name)) {
+        if (isChecksumList(name)) {
           this.pending.push(
             this.quietly(readChecksumList(absolute, resolve(absolute, '..'), entry.path, true)),
           );
-        } else if (/\.(sha256|sha512)$/.test(name)) {
+        } else if (isSidecar(name)) {
           this.pending.push(this.quietly(readSidecar(absolute, entry.path)));
         }
       }

@@ -17,6 +17,7 @@ import { formatChecksumFile } from '../../core/hash/sha256sum-format.js';
 import { HashPool, hashFiles } from '../../io/hash-pool.js';
 import { listModelFiles, modelName } from '../../io/model-files.js';
 import { checkPaths, walkFiles } from '../../io/walk.js';
+import { collect } from '../flags.js';
 import { type Terminal, writeReport } from '../output.js';
 
 interface HashFlags {
@@ -34,7 +35,6 @@ interface HashFlags {
 }
 
 const formats = ['sha256sum', 'json', 'sri'] as const;
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function registerHash(program: Command, terminal: Terminal, version: string): void {
   program

@@ -13,6 +13,7 @@ import { scanArtifacts } from '../../core/scan/scan-artifact.js';
 import { loadConfig } from '../../io/config.js';
 import { IntegrityCheck } from '../../io/integrity-check.js';
 import { checkPaths, toArtifacts, walkFiles } from '../../io/walk.js';
+import { collect } from '../flags.js';
 import { type Terminal, writeReport } from '../output.js';
 import { renderJson } from '../render/json.js';
 import { renderSarif } from '../render/sarif.js';
@@ -34,8 +35,6 @@ export interface ScanFlags {
 
 const formats = ['table', 'json', 'sarif'] as const;
 type OutputFormat = (typeof formats)[number];
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function registerScan(program: Command, terminal: Terminal, version: string): void {
   program
