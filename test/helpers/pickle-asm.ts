@@ -64,6 +64,20 @@ export function offsetOf(parts: (number[] | number)[], index: number): number {
   return at;
 }
 
+/** A PyTorch storage reference, as torch.save pickles it: BINPERSID of ('storage', type, key, 'cpu', numel). */
+export function storageRef(key: string, numel: number): number[][] {
+  return [
+    op.mark(),
+    op.str('storage'),
+    op.global('torch', 'FloatStorage'),
+    op.str(key),
+    op.str('cpu'),
+    op.int(numel),
+    op.tuple(),
+    op.binpersid(),
+  ];
+}
+
 /** `os.system('echo mlsec')` as a protocol 2 pickle. */
 export function osSystemPickle(): Uint8Array {
   return asm(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { asm, offsetOf, op, osSystemPickle } from '../../../../helpers/pickle-asm.js';
+import { asm, offsetOf, op, osSystemPickle, storageRef } from '../../../../helpers/pickle-asm.js';
 import { brief, scanBytes } from '../../../../helpers/scan.js';
 
 type Part = number[] | number;
@@ -335,14 +335,7 @@ describe('pickle machine: benign checkpoints', () => {
       op.str('weight'),
       op.global('torch._utils', '_rebuild_tensor_v2'),
       op.mark(),
-      op.mark(),
-      op.str('storage'),
-      op.global('torch', 'FloatStorage'),
-      op.str('0'),
-      op.str('cpu'),
-      op.int(4),
-      op.tuple(),
-      op.binpersid(),
+      ...storageRef('0', 4),
       op.int(0),
       op.mark(),
       op.int(4),

@@ -6,7 +6,7 @@ import { GlobalPolicy } from '../../../../../src/core/scan/policy/global-policy.
 import { scanSource } from '../../../../../src/core/scan/scan-source.js';
 import { randomAccessSource } from '../../../../../src/core/source.js';
 import { fixture } from '../../../../helpers/cli.js';
-import { asm, op } from '../../../../helpers/pickle-asm.js';
+import { asm, op, storageRef } from '../../../../helpers/pickle-asm.js';
 import { brief, scanBytes } from '../../../../helpers/scan.js';
 import { storedZip } from '../../../../helpers/zip-writer.js';
 
@@ -52,14 +52,7 @@ describe('zip reader', () => {
       op.proto(2),
       op.global('torch._utils', '_rebuild_tensor_v2'),
       op.mark(),
-      op.mark(),
-      op.str('storage'),
-      op.global('torch', 'FloatStorage'),
-      op.str('0'),
-      op.str('cpu'),
-      op.int(1 << 20),
-      op.tuple(),
-      op.binpersid(),
+      ...storageRef('0', 1 << 20),
       op.int(0),
       op.tuple(),
       op.reduce(),
