@@ -1,9 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { describeError, ExitCode, isMlsecError } from '../core/errors.js';
-import { registerHash } from './commands/hash.js';
-import { registerScan } from './commands/scan.js';
-import { makeTerminal } from './output.js';
+import { makeTerminal, type Terminal } from './output.js';
+
+type Register = (program: Command, terminal: Terminal, version: string) => void;
+
+/**
+ * Every subcommand, loaded only when it runs: start-up is paid on every pre-commit hook and CI step,
+ * and loading all of them costs more than a small hash takes. Help loads them all.
+ */
+const commands: Record<string, () => Promise<Register>> = {
+  scan: async () => (await import('./commands/scan.js')).registerScan,
+  hash: async () => (await import('./commands/hash.js')).registerHash,
+};
 
 function packageVersion(): string {
   const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
@@ -31,13 +40,19 @@ export async function main(argv: readonly string[]): Promise<void> {
       writeOut: (text) => terminal.stdout.write(text),
       writeErr: (text) => terminal.stderr.write(text),
     });
-  registerScan(program, terminal, version);
-  registerHash(program, terminal, version);
+  for (const load of commandsToLoad(argv)) (await load())(program, terminal, version);
   try {
     await program.parseAsync(argv as string[]);
   } catch (error) {
     process.exitCode = handleError(error, terminal.stderr, debug);
   }
+}
+
+/** The named subcommand alone when argv names one; otherwise (help, a typo) all of them. */
+function commandsToLoad(argv: readonly string[]): (() => Promise<Register>)[] {
+  const name = argv.slice(2).find((arg) => !arg.startsWith('-'));
+  const named = name !== undefined && Object.hasOwn(commands, name) ? commands[name] : undefined;
+  return named ? [named] : Object.values(commands);
 }
 
 function handleError(error: unknown, stderr: NodeJS.WritableStream, debug: boolean): number {

@@ -1,7 +1,7 @@
 import type { Dirent, Stats } from 'node:fs';
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { basename, join, relative, resolve, sep } from 'node:path';
-import picomatch from 'picomatch';
 import { MlsecError } from '../core/errors.js';
 import { makeFinding } from '../core/scan/context.js';
 import type { ArtifactInput } from '../core/scan/scan-artifact.js';
@@ -41,9 +41,16 @@ export type WalkEntry =
  * followed only when they stay inside the scanned root; directory links never, so loops cannot
  * form; a link out of the root is reported, not read.
  */
+/** picomatch loads only when there are globs: start-up is paid on every hook and CI step. */
+function excludeMatcher(globs: readonly string[]): (rel: string) => boolean {
+  if (globs.length === 0) return () => false;
+  const picomatch = createRequire(import.meta.url)('picomatch') as typeof import('picomatch');
+  const excluded = picomatch([...globs], { dot: true });
+  return (rel) => rel !== '' && (excluded(rel) || excluded(basename(rel)));
+}
+
 export async function* walkFiles(paths: readonly string[], options: WalkOptions): AsyncIterable<WalkEntry> {
-  const excluded = picomatch([...(options.exclude ?? [])], { dot: true });
-  const isExcluded = (rel: string) => rel !== '' && (excluded(rel) || excluded(basename(rel)));
+  const isExcluded = excludeMatcher(options.exclude ?? []);
   const reportPath = (absolute: string) => posix(relative(options.cwd, absolute) || basename(absolute));
 
   for (const path of paths) {

@@ -6,18 +6,18 @@ import { type CheckReport, compareChecksums } from '../../core/hash/check.js';
 import { type DigestAlgorithm, isDigestAlgorithm, toSri } from '../../core/hash/digest.js';
 import { parseChecksumListing } from '../../core/hash/listing.js';
 import {
-  buildOmsPredicate,
   buildOmsStatement,
   defaultShardSize,
   type OmsHashType,
-  planShards,
   resolveIgnorePaths,
 } from '../../core/hash/manifest.js';
 import { formatChecksumFile } from '../../core/hash/sha256sum-format.js';
-import { HashPool, hashFiles } from '../../io/hash-pool.js';
+import { hashFiles } from '../../io/hash-pool.js';
 import { listModelFiles, modelName } from '../../io/model-files.js';
+import { hashModel } from '../../io/model-manifest.js';
 import { checkPaths, walkFiles } from '../../io/walk.js';
 import { collect } from '../flags.js';
+import { withHashPool } from '../hash-progress.js';
 import { type Terminal, writeReport } from '../output.js';
 
 interface HashFlags {
@@ -94,7 +94,7 @@ export async function runHash(
       );
     }
   }
-  const digests = await withPool(terminal, files, (pool, progress) =>
+  const digests = await withHashPool(terminal, files, (pool, progress) =>
     hashFiles(pool, files, algorithm, progress),
   );
   const entries = files.map((file, i) => ({ name: file.name, hex: digests[i]!.hex, size: digests[i]!.size }));
@@ -136,45 +136,21 @@ async function runManifest(
   const ignorePaths = resolveIgnorePaths({ paths: flags.ignorePath });
   const files = await listModelFiles(root, ignorePaths);
   const hashType: OmsHashType = algorithm;
-  let predicate: ReturnType<typeof buildOmsPredicate>;
-  if (flags.serialization === 'files') {
-    const jobs = files.map((file) => ({ path: file.absolute, size: file.size }));
-    const results = await withPool(terminal, jobs, (pool, progress) =>
-      hashFiles(pool, jobs, algorithm, progress),
-    );
-    const digests = files.map((file, i) => ({
-      path: file.path,
-      size: file.size,
-      digestHex: results[i]!.hex,
-    }));
-    predicate = buildOmsPredicate({ method: 'files', hashType, ignorePaths, files: digests });
-  } else {
-    const shardSize = Number(flags.shardSize);
+  let shardSize: number | undefined;
+  if (flags.serialization === 'shards') {
+    shardSize = Number(flags.shardSize);
     if (!Number.isSafeInteger(shardSize) || shardSize < 1)
       throw new MlsecError('USAGE', '--shard-size must be a positive whole number');
-    const byPath = new Map(files.map((f) => [f.path, f]));
-    const plan = planShards(files, shardSize);
-    const jobs = plan.map((shard) => ({
-      path: byPath.get(shard.path)!.absolute,
-      size: shard.end - shard.start,
-    }));
-    const results = await withPool(terminal, jobs, (pool, progress) => {
-      let done = 0;
-      return Promise.all(
-        plan.map((shard, i) => {
-          let seen = 0;
-          const onShard = (bytes: number) => {
-            done += bytes - seen;
-            seen = bytes;
-            progress(done);
-          };
-          return pool.hash({ path: jobs[i]!.path, start: shard.start, end: shard.end }, algorithm, onShard);
-        }),
-      );
-    });
-    const shards = plan.map((shard, i) => ({ ...shard, digestHex: results[i]!.hex }));
-    predicate = buildOmsPredicate({ method: 'shards', hashType, shardSize, ignorePaths, shards });
   }
+  const method = flags.serialization;
+  const predicate = await withHashPool(terminal, files, (pool, progress) =>
+    hashModel(
+      files,
+      { method, hashType, ignorePaths, ...(shardSize === undefined ? {} : { shardSize }) },
+      pool,
+      progress,
+    ),
+  );
   const statement = buildOmsStatement(modelName(root), predicate);
   const document = {
     schemaVersion: 1,
@@ -211,7 +187,7 @@ async function runCheck(
       return { path, size: info?.isFile() ? info.size : -1 };
     }),
   );
-  const results = await withPool(terminal, jobs, (pool) =>
+  const results = await withHashPool(terminal, jobs, (pool) =>
     Promise.all(
       // A listed file that cannot be read is MISSING, not an error of the whole check.
       jobs.map((job) =>
@@ -246,31 +222,4 @@ function renderCheck(report: CheckReport): string {
   const { OK, FAILED, MISSING, EXTRA } = report.counts;
   lines.push(`${OK} OK, ${FAILED} FAILED, ${MISSING} MISSING, ${EXTRA} EXTRA`);
   return `${lines.join('\n')}\n`;
-}
-
-/** Inputs past this size get a progress spinner on a terminal. */
-const progressThreshold = 256 * 2 ** 20;
-
-/** Runs hashing on a worker pool (all cores) with a spinner for big inputs, and always closes the pool. */
-async function withPool<T>(
-  terminal: Terminal & { forceProgress?: boolean },
-  jobs: readonly { size: number }[],
-  work: (pool: HashPool, progress: (bytes: number) => void) => Promise<T>,
-): Promise<T> {
-  const pool = new HashPool();
-  const total = jobs.reduce((sum, job) => sum + job.size, 0);
-  const spinner =
-    (terminal.interactive || terminal.forceProgress) && total > progressThreshold
-      ? (await import('ora')).default({ stream: terminal.stderr, text: 'hashing', isEnabled: true }).start()
-      : undefined;
-  // Bytes hashed so far, over all jobs.
-  const progress = (done: number) => {
-    if (spinner) spinner.text = `hashing: ${Math.min(100, Math.floor((100 * done) / total))}%`;
-  };
-  try {
-    return await work(pool, progress);
-  } finally {
-    spinner?.stop();
-    await pool.close();
-  }
 }

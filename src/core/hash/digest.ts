@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { fromHex } from 'ssri';
+import { createRequire } from 'node:module';
 import { MlsecError } from '../errors.js';
 
 export const digestAlgorithms = ['sha256', 'sha384', 'sha512', 'blake2b'] as const;
@@ -93,5 +93,12 @@ export function toSri(digest: Pick<Digest, 'algorithm' | 'hex'>): string | undef
   if (!isHexDigest(digest.hex, digest.algorithm)) {
     throw new MlsecError('INTERNAL', `not a ${digest.algorithm} digest: ${digest.hex}`);
   }
-  return fromHex(digest.hex.toLowerCase(), digest.algorithm, { single: true }).toString();
+  return loadSsri().fromHex(digest.hex.toLowerCase(), digest.algorithm, { single: true }).toString();
+}
+
+let ssri: typeof import('ssri') | undefined;
+/** Loaded on first use: most commands never write an SRI string, and every command pays its start-up. */
+function loadSsri(): typeof import('ssri') {
+  ssri ??= createRequire(import.meta.url)('ssri') as typeof import('ssri');
+  return ssri;
 }
