@@ -1,4 +1,5 @@
-import { basename, relative, resolve, sep } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename, dirname, relative, resolve, sep } from 'node:path';
 import { describeError } from '../core/errors.js';
 import type { Finding } from '../core/findings.js';
 import { integrityFindings } from '../core/scan/integrity.js';
@@ -10,6 +11,7 @@ import {
   readChecksumList,
   readSidecar,
 } from './checksum-lists.js';
+import { HashPool } from './hash-pool.js';
 import type { WalkEntry } from './walk.js';
 
 /**
@@ -24,11 +26,27 @@ export class IntegrityCheck {
 
   private constructor(private readonly cwd: string) {}
 
-  /** Reads the lists named on the command line first, so a wrong name fails before any scanning. */
-  static async create(cwd: string, explicit: readonly string[]): Promise<IntegrityCheck> {
+  /**
+   * Reads the lists named on the command line first, so a wrong name fails before any scanning.
+   * Names in a sha256sum-style list start from `cwd`; those of a model manifest from the one scanned
+   * directory when there is exactly one, else from the manifest's own directory.
+   */
+  static async create(
+    cwd: string,
+    explicit: readonly string[],
+    scanned: readonly string[],
+  ): Promise<IntegrityCheck> {
     const check = new IntegrityCheck(cwd);
     for (const path of explicit) {
-      const list = await readChecksumList(resolve(cwd, path), cwd, path, false);
+      const absolute = resolve(cwd, path);
+      const root = scanned.length === 1 ? resolve(cwd, scanned[0]!) : undefined;
+      const isDir = root !== undefined && (await stat(root).catch(() => undefined))?.isDirectory();
+      const manifestRoot = isDir ? root : dirname(absolute);
+      const list = await readChecksumList(
+        absolute,
+        { base: cwd, coversDirectory: false, manifestRoot },
+        path,
+      );
       check.pending.push(Promise.resolve(list));
     }
     return check;
@@ -44,7 +62,13 @@ export class IntegrityCheck {
         const name = basename(absolute);
         if (isChecksumList(name)) {
           this.pending.push(
-            this.quietly(readChecksumList(absolute, resolve(absolute, '..'), entry.path, true)),
+            this.quietly(
+              readChecksumList(
+                absolute,
+                { base: dirname(absolute), coversDirectory: true, manifestRoot: dirname(absolute) },
+                entry.path,
+              ),
+            ),
           );
         } else if (isSidecar(name)) {
           this.pending.push(this.quietly(readSidecar(absolute, entry.path)));
@@ -57,18 +81,26 @@ export class IntegrityCheck {
   /** Findings per reported path, once the walk is done. */
   async findings(): Promise<Map<string, Finding[]>> {
     const out = new Map<string, Finding[]>();
-    for (const list of await Promise.all(this.pending)) {
-      if (!list) continue;
-      const report = await checkList(list, this.files);
-      const shown = (name: string) => {
-        const absolute = resolve(list.base, name);
-        return this.display.get(absolute) ?? relative(this.cwd, absolute).split(sep).join('/');
-      };
-      for (const [path, findings] of integrityFindings(report, list.label, shown)) {
-        out.set(path, [...(out.get(path) ?? []), ...findings]);
-      }
+    const lists = (await Promise.all(this.pending)).filter((list) => list !== undefined);
+    if (lists.length === 0) return out;
+    const pool = new HashPool();
+    try {
+      for (const list of lists) await this.#check(list, pool, out);
+    } finally {
+      await pool.close();
     }
     return out;
+  }
+
+  async #check(list: ChecksumList, pool: HashPool, out: Map<string, Finding[]>): Promise<void> {
+    const report = await checkList(list, this.files, pool);
+    const shown = (name: string) => {
+      const absolute = resolve(list.base, name);
+      return this.display.get(absolute) ?? relative(this.cwd, absolute).split(sep).join('/');
+    };
+    for (const [path, findings] of integrityFindings(report, list.label, shown)) {
+      out.set(path, [...(out.get(path) ?? []), ...findings]);
+    }
   }
 
   private async quietly(list: Promise<ChecksumList | undefined>): Promise<ChecksumList | undefined> {

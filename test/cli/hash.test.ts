@@ -60,6 +60,35 @@ describe('mlsec hash', () => {
     ]);
   });
 
+  it('--check of a model manifest names files from the model root and honours its ignore paths', async () => {
+    const dir = await tempDir();
+    await model(dir);
+    await mkdir(join(dir, 'model', '.git'));
+    await writeFile(join(dir, 'model', '.git', 'HEAD'), 'ref: main\n');
+    const made = await mlsec(['hash', '--manifest', 'model', '--output', 'manifest.json'], { cwd: dir });
+    expect(made.exitCode).toBe(0);
+    const clean = await mlsec(['hash', '--check', 'manifest.json', 'model'], { cwd: dir });
+    expect(clean.stdout.split('\n')).toEqual([
+      'config.json: OK',
+      'empty.bin: OK',
+      'tokenizer/vocab.txt: OK',
+      'tokenizer.json: OK',
+      'weights with space.bin: OK',
+      '5 OK, 0 FAILED, 0 MISSING, 0 EXTRA',
+    ]);
+    expect(clean.exitCode).toBe(0);
+    // Kept beside the model, the manifest finds the model from its own directory.
+    await execa('mv', ['manifest.json', 'model/manifest.json'], { cwd: dir });
+    await writeFile(join(dir, 'model', 'model.sig'), '{}');
+    await writeFile(join(dir, 'model', 'tokenizer', 'added.txt'), 'x');
+    const beside = await mlsec(['hash', '--check', 'model/manifest.json'], { cwd: dir });
+    expect(beside.exitCode).toBe(1);
+    expect(beside.stdout.split('\n').slice(-2)).toEqual([
+      'tokenizer/added.txt: EXTRA',
+      '5 OK, 0 FAILED, 0 MISSING, 1 EXTRA',
+    ]);
+  });
+
   it('a malformed checksum file exits 2 with its line number', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'SUMS'), `${'0'.repeat(64)}  a\nnot a checksum line\n`);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { mlsec, tempDir } from '../helpers/cli.js';
 
@@ -70,5 +71,35 @@ describe('mlsec scan: integrity checks', () => {
     const missing = await mlsec(['scan', 'model', '--checksums', 'nope.txt'], { cwd: dir });
     expect(missing.exitCode).toBe(2);
     expect(missing.stderr).toBe('mlsec: no such checksum file: nope.txt');
+  });
+
+  it('checks an mlsec-manifest.json kept in the model directory, ignoring what the manifest ignores', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'model', '.git'), { recursive: true });
+    await writeFile(join(dir, 'model', 'a.bin'), 'a');
+    await writeFile(join(dir, 'model', 'b.bin'), 'b');
+    await writeFile(join(dir, 'model', '.git', 'HEAD'), 'ref: main\n');
+    const made = await mlsec(['hash', '--manifest', 'model', '--output', 'model/mlsec-manifest.json'], {
+      cwd: dir,
+    });
+    expect(made.exitCode).toBe(0);
+    const clean = await mlsec(['scan', 'model', '--format', 'json'], { cwd: dir });
+    expect(integrity(JSON.parse(clean.stdout).results)).toEqual([]);
+    expect(clean.exitCode).toBe(0);
+    await writeFile(join(dir, 'model', 'b.bin'), 'B');
+    await writeFile(join(dir, 'model', 'c.bin'), 'c');
+    const bad = await mlsec(['scan', 'model', '--format', 'json'], { cwd: dir });
+    expect(bad.exitCode).toBe(1);
+    expect(integrity(JSON.parse(bad.stdout).results)).toEqual([
+      ['model/b.bin', ['MLSEC-INTEGRITY-001 high']],
+      ['model/c.bin', ['MLSEC-INTEGRITY-003 medium']],
+    ]);
+    // Named with --checksums from elsewhere, a manifest's names start at the scanned directory.
+    await execa('mv', ['model/mlsec-manifest.json', 'm.json'], { cwd: dir });
+    const named = await mlsec(['scan', 'model', '--checksums', 'm.json', '--format', 'json'], { cwd: dir });
+    expect(integrity(JSON.parse(named.stdout).results)).toEqual([
+      ['model/b.bin', ['MLSEC-INTEGRITY-001 high']],
+      ['model/c.bin', ['MLSEC-INTEGRITY-003 medium']],
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { MlsecError } from '../../core/errors.js';
 import { type CheckReport, compareChecksums } from '../../core/hash/check.js';
@@ -10,6 +10,7 @@ import {
   defaultShardSize,
   type OmsHashType,
   resolveIgnorePaths,
+  shouldIgnore,
 } from '../../core/hash/manifest.js';
 import { formatChecksumFile } from '../../core/hash/sha256sum-format.js';
 import { hashFiles } from '../../io/hash-pool.js';
@@ -179,10 +180,16 @@ async function runCheck(
       `cannot read checksum file ${checkFile}: ${(error as Error).message}`,
     );
   }
-  const { entries, algorithm } = parseChecksumListing(text, checkFile, requested);
+  const checkPath = resolve(terminal.cwd, checkFile);
+  const { entries, algorithm, ignorePaths, isManifest } = parseChecksumListing(text, checkFile, requested);
+  // A model manifest names files from the model root: the one directory given, else its own directory.
+  const manifestRoot = isManifest
+    ? resolve(terminal.cwd, paths.length === 1 ? paths[0]! : dirname(checkPath))
+    : undefined;
+  const base = manifestRoot ?? terminal.cwd;
   const jobs = await Promise.all(
     entries.map(async ({ name }) => {
-      const path = resolve(terminal.cwd, name);
+      const path = resolve(base, name);
       const info = await stat(path).catch(() => undefined);
       return { path, size: info?.isFile() ? info.size : -1 };
     }),
@@ -200,12 +207,15 @@ async function runCheck(
   );
   const actual = new Map<string, string | undefined>(entries.map(({ name }, i) => [name, results[i]]));
   // Files in the named directories that the list does not mention are reported too: an added file is tampering.
+  // A manifest covers its whole model, minus the paths it records as ignored.
   const present: string[] = [];
-  if (paths.length > 0) {
-    await checkPaths(paths, terminal.cwd);
-    const checkPath = resolve(terminal.cwd, checkFile);
-    for await (const entry of walkFiles(paths, { cwd: terminal.cwd, exclude: flags.exclude })) {
-      if (entry.kind === 'file' && resolve(entry.absolute) !== checkPath) present.push(entry.path);
+  const roots = manifestRoot ? [manifestRoot] : paths;
+  if (roots.length > 0) {
+    await checkPaths(roots, terminal.cwd);
+    for await (const entry of walkFiles(roots, { cwd: terminal.cwd, exclude: flags.exclude })) {
+      if (entry.kind !== 'file' || resolve(entry.absolute) === checkPath) continue;
+      const name = manifestRoot ? relative(manifestRoot, entry.absolute).split(sep).join('/') : entry.path;
+      if (!shouldIgnore(name, ignorePaths)) present.push(name);
     }
   }
   const report = compareChecksums(entries, actual, present);

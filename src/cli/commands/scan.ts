@@ -95,7 +95,7 @@ export async function runScan(
       ? (await import('ora')).default({ stream: terminal.stderr, isEnabled: true, text: 'scanning' }).start()
       : undefined;
   let done = 0;
-  const integrity = await IntegrityCheck.create(terminal.cwd, flags.checksums);
+  const integrity = await IntegrityCheck.create(terminal.cwd, flags.checksums, paths);
   const walk = walkFiles(paths, { cwd: terminal.cwd, exclude: [...config.scan.exclude, ...flags.exclude] });
   const reports = await scanArtifacts(toArtifacts(integrity.tap(walk)), {
     policy,

@@ -7,12 +7,24 @@ export interface ListedDigest {
   hex: string;
 }
 
+export interface ChecksumListing {
+  entries: ListedDigest[];
+  algorithm: DigestAlgorithm;
+  /** A manifest's recorded `ignore_paths`: files there are not unlisted extras. */
+  ignorePaths: string[];
+  /**
+   * An OMS-style manifest (`hash --manifest`): names are relative to the model root and the list
+   * covers the whole model. Other lists name files as `sha256sum -c` does, from the working directory.
+   */
+  isManifest: boolean;
+}
+
 /** A sha256sum/BSD file, or mlsec's own JSON (`hash --format json` files, or a manifest's resources). */
 export function parseChecksumListing(
   text: string,
   source: string,
   algorithm: DigestAlgorithm,
-): { entries: ListedDigest[]; algorithm: DigestAlgorithm } {
+): ChecksumListing {
   if (text.trimStart().startsWith('{')) {
     let data: unknown;
     try {
@@ -24,10 +36,11 @@ export function parseChecksumListing(
       algorithm?: string;
       files?: { path: string; digest: string }[];
       resources?: { name: string; digest: string }[];
-      serialization?: { method?: string; hash_type?: string };
+      serialization?: { method?: string; hash_type?: string; ignore_paths?: unknown };
     };
     if (Array.isArray(doc.files) && doc.algorithm && isDigestAlgorithm(doc.algorithm)) {
-      return { algorithm: doc.algorithm, entries: doc.files.map((f) => ({ name: f.path, hex: f.digest })) };
+      const entries = doc.files.map((f) => ({ name: f.path, hex: f.digest }));
+      return { algorithm: doc.algorithm, entries, ignorePaths: [], isManifest: false };
     }
     const hashType = doc.serialization?.hash_type;
     if (
@@ -36,11 +49,23 @@ export function parseChecksumListing(
       hashType &&
       isDigestAlgorithm(hashType)
     ) {
-      return { algorithm: hashType, entries: doc.resources.map((r) => ({ name: r.name, hex: r.digest })) };
+      const recorded = doc.serialization.ignore_paths;
+      const ignorePaths = Array.isArray(recorded) ? recorded.filter((p) => typeof p === 'string') : [];
+      return {
+        algorithm: hashType,
+        entries: doc.resources.map((r) => ({ name: r.name, hex: r.digest })),
+        ignorePaths,
+        isManifest: true,
+      };
     }
     throw new MlsecError('CHECKSUM_FILE_INVALID', `${source}: not an mlsec checksum list or files manifest`);
   }
   const lines = parseChecksumFile(text, { algorithm, source });
   const found = lines[0]?.algorithm ?? algorithm;
-  return { algorithm: found, entries: lines.map((l) => ({ name: l.name, hex: l.hex })) };
+  return {
+    algorithm: found,
+    entries: lines.map((l) => ({ name: l.name, hex: l.hex })),
+    ignorePaths: [],
+    isManifest: false,
+  };
 }
