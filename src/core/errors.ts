@@ -10,6 +10,10 @@ export type MlsecErrorCode =
   | 'INPUT_UNREADABLE'
   | 'INPUT_INVALID'
   | 'OUTPUT_UNWRITABLE'
+  | 'REGISTRY_ERROR'
+  | 'REGISTRY_AUTH'
+  | 'VERIFICATION_FAILED'
+  | 'SIGNING_FAILED'
   | 'INTERNAL';
 
 const exitCodeOf: Record<MlsecErrorCode, ExitCodeValue> = {
@@ -20,6 +24,12 @@ const exitCodeOf: Record<MlsecErrorCode, ExitCodeValue> = {
   INPUT_UNREADABLE: ExitCode.usage,
   INPUT_INVALID: ExitCode.usage,
   OUTPUT_UNWRITABLE: ExitCode.usage,
+  REGISTRY_ERROR: ExitCode.usage,
+  REGISTRY_AUTH: ExitCode.usage,
+  // Content that fails a digest or safety check is a verification failure, not bad input.
+  VERIFICATION_FAILED: ExitCode.policy,
+  // A signing service refused or failed: nothing was signed, and the pipeline step must stop.
+  SIGNING_FAILED: ExitCode.policy,
   INTERNAL: ExitCode.usage,
 };
 

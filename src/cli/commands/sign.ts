@@ -1,0 +1,192 @@
+import type { Command } from 'commander';
+import { MlsecError } from '../../core/errors.js';
+import { buildOmsStatement, defaultShardSize } from '../../core/hash/manifest.js';
+import { buildCertificateBundle, buildKeyBundle, statementBytes } from '../../core/sign/sign-bundle.js';
+import { collect } from '../flags.js';
+import type { Terminal } from '../output.js';
+
+interface SignFlags {
+  signature?: string;
+  key?: string;
+  passphraseEnv?: string;
+  certificate?: string;
+  certificateChain: string[];
+  identityToken?: string;
+  oidcIssuer: string;
+  oidcClientId: string;
+  fulcioUrl: string;
+  rekorUrl: string;
+  trustedRoot?: string;
+  ignorePath: string[];
+  ignoreGitPaths: boolean;
+  serialization: string;
+  shardSize: string;
+  format: string;
+  progress?: boolean;
+}
+
+export function registerSign(program: Command, terminal: Terminal, version: string): void {
+  program
+    .command('sign')
+    .description('sign a model directory or file (OpenSSF Model Signing bundle, model_signing compatible)')
+    .argument('<model>', 'model directory or single file')
+    .option('-s, --signature <path>', 'where to write the signature (default <model>/model.sig, <file>.sig)')
+    .option('-k, --key <private.pem>', 'sign with a local ECDSA key (P-256, P-384 or P-521)')
+    .option('--passphrase-env <variable>', 'environment variable holding the private key passphrase')
+    .option('--certificate <cert.pem>', 'with --key: sign with a PKI certificate for that key')
+    .option(
+      '--certificate-chain <pem>',
+      'with --certificate: intermediate certificates (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--identity-token <jwt>',
+      'keyless: OIDC identity token (default: SIGSTORE_ID_TOKEN, CI, browser)',
+    )
+    .option(
+      '--oidc-issuer <url>',
+      'keyless: OIDC issuer for the browser sign-in',
+      'https://oauth2.sigstore.dev/auth',
+    )
+    .option('--oidc-client-id <id>', 'keyless: OIDC client id', 'sigstore')
+    .option('--fulcio-url <url>', 'keyless: Fulcio certificate authority', 'https://fulcio.sigstore.dev')
+    .option('--rekor-url <url>', 'keyless: Rekor transparency log', 'https://rekor.sigstore.dev')
+    .option('--trusted-root <file>', 'keyless: verify the new signature against this Sigstore trusted root')
+    .option('--ignore-path <path>', 'leave a path out of the signed manifest (repeatable)', collect, [])
+    .option('--no-ignore-git-paths', 'sign .git, .github, .gitignore and .gitattributes too')
+    .option('--serialization <method>', 'files or shards', 'files')
+    .option('--shard-size <bytes>', 'shard size for --serialization shards', String(defaultShardSize))
+    .option('-f, --format <format>', 'text or json', 'text')
+    .option('--progress', 'show hashing progress even when standard error is not a terminal')
+    .action(async (model: string, flags: SignFlags) => {
+      process.exitCode = await runSign(model, flags, terminal, version);
+    });
+}
+
+async function runSign(
+  model: string,
+  flags: SignFlags,
+  terminal: Terminal,
+  version: string,
+): Promise<number> {
+  if (flags.format !== 'text' && flags.format !== 'json') {
+    throw new MlsecError('USAGE', `unknown --format ${JSON.stringify(flags.format)} (expected text or json)`);
+  }
+  if (flags.certificate && !flags.key)
+    throw new MlsecError('USAGE', '--certificate needs --key, the key it certifies');
+  if (flags.certificateChain.length > 0 && !flags.certificate) {
+    throw new MlsecError('USAGE', '--certificate-chain needs --certificate');
+  }
+  const method = flags.key ? (flags.certificate ? 'certificate' : 'key') : 'sigstore';
+  const { readCertificates, readPrivateKey, permissiveModeWarning } = await import(
+    '../../io/signing-keys.js'
+  );
+  const { resolveSignTarget, ignoresFor, writeSignatureFile } = await import('../../io/model-signing.js');
+  const { listModelFiles, modelName } = await import('../../io/model-files.js');
+  const { hashModel } = await import('../../io/model-manifest.js');
+  const { withHashPool } = await import('../hash-progress.js');
+
+  // Credentials first: a wrong passphrase should fail before an hour of hashing.
+  let privateKey: import('node:crypto').KeyObject | undefined;
+  if (flags.key) {
+    const warning = await permissiveModeWarning(flags.key);
+    if (warning) terminal.stderr.write(`mlsec: ${warning}\n`);
+    privateKey = await readPrivateKey(flags.key, passphraseFrom(flags.passphraseEnv, terminal.env));
+  }
+  const chain = flags.certificate
+    ? [
+        ...(await readCertificates(flags.certificate)).slice(0, 1),
+        ...(await Promise.all(flags.certificateChain.map(readCertificates))).flat(),
+      ]
+    : [];
+  const identityToken = method === 'sigstore' ? await keylessToken(flags, terminal) : undefined;
+
+  const target = await resolveSignTarget(terminal.cwd, model, flags.signature);
+  const ignorePaths = ignoresFor(target, terminal.cwd, {
+    userPaths: flags.ignorePath,
+    ignoreGitPaths: flags.ignoreGitPaths,
+  });
+  const files = await listModelFiles(target.root, ignorePaths);
+  const serialization = flags.serialization;
+  if (serialization !== 'files' && serialization !== 'shards') {
+    throw new MlsecError('USAGE', '--serialization must be files or shards');
+  }
+  const shardSize = Number(flags.shardSize);
+  if (!Number.isSafeInteger(shardSize) || shardSize < 1) {
+    throw new MlsecError('USAGE', '--shard-size must be a positive whole number');
+  }
+  const predicate = await withHashPool(
+    { ...terminal, forceProgress: flags.progress === true },
+    files,
+    (pool, progress) =>
+      hashModel(files, { method: serialization, hashType: 'sha256', shardSize, ignorePaths }, pool, progress),
+  );
+  const statement = buildOmsStatement(modelName(target.root), predicate);
+  const payload = statementBytes(statement);
+  let bundle: Record<string, unknown>;
+  if (method === 'key') bundle = buildKeyBundle(payload, privateKey!);
+  else if (method === 'certificate') bundle = buildCertificateBundle(payload, privateKey!, chain);
+  else {
+    const { signKeyless } = await import('../../io/sigstore-signing.js');
+    bundle = await signKeyless(payload, {
+      identityToken: identityToken!,
+      fulcioURL: flags.fulcioUrl,
+      rekorURL: flags.rekorUrl,
+    });
+    if (flags.trustedRoot) await checkFreshSignature(bundle, flags.trustedRoot);
+  }
+  await writeSignatureFile(target.signature, bundle);
+  const result = {
+    schemaVersion: 1,
+    tool: { name: 'mlsec', version },
+    signature: target.signature,
+    method,
+    modelDigest: statement.subject[0].digest.sha256,
+    resources: predicate.resources.length,
+  };
+  terminal.stdout.write(
+    flags.format === 'json'
+      ? `${JSON.stringify(result, null, 2)}\n`
+      : `signed ${model}: ${result.resources} resources, model digest sha256:${result.modelDigest} (${method})\n  signature: ${target.signature}\n`,
+  );
+  return 0;
+}
+
+function passphraseFrom(variable: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  if (variable === undefined) return undefined;
+  const value = env[variable];
+  if (value === undefined) throw new MlsecError('USAGE', `--passphrase-env: ${variable} is not set`);
+  return value;
+}
+
+async function keylessToken(flags: SignFlags, terminal: Terminal): Promise<string> {
+  const { obtainIdentityToken } = await import('../../io/identity-token.js');
+  return obtainIdentityToken({
+    flag: flags.identityToken,
+    env: terminal.env,
+    interactive: terminal.interactive,
+    oidcIssuer: flags.oidcIssuer,
+    clientId: flags.oidcClientId,
+    openBrowser: async (url) => {
+      const { execa } = await import('execa');
+      await execa(process.platform === 'darwin' ? 'open' : 'xdg-open', [url], { stdio: 'ignore' });
+    },
+    notify: (message) => terminal.stderr.write(`mlsec: ${message}\n`),
+  });
+}
+
+/** A keyless signature that its own trusted root rejects is refused before it is written. */
+async function checkFreshSignature(bundle: Record<string, unknown>, trustedRootPath: string): Promise<void> {
+  const { loadTrustedRoot } = await import('../../io/trusted-root.js');
+  const { verifySigstoreBundle } = await import('../../core/sign/sigstore-verify.js');
+  const { VerificationFailure } = await import('../../core/sign/failure.js');
+  try {
+    verifySigstoreBundle(bundle, await loadTrustedRoot(trustedRootPath), { identity: /.*/, issuer: /.*/ });
+  } catch (error) {
+    if (error instanceof VerificationFailure) {
+      throw new MlsecError('SIGNING_FAILED', `the new signature does not verify: ${error.message}`);
+    }
+    throw error;
+  }
+}

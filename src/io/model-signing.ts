@@ -1,0 +1,65 @@
+import { rename, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { MlsecError } from '../core/errors.js';
+import { defaultSignatureName, resolveIgnorePaths } from '../core/hash/manifest.js';
+
+/** A model to sign or verify, and where its signature lives. */
+export interface SignTarget {
+  /** Absolute path of the model directory or single file. */
+  root: string;
+  isFile: boolean;
+  signature: string;
+  /** The signature's path inside the model, which the manifest must leave out; undefined outside. */
+  signatureInModel: string | undefined;
+}
+
+/** Default signature: `model.sig` inside a model directory (model_signing's), `<file>.sig` beside a file. */
+export async function resolveSignTarget(cwd: string, model: string, signature?: string): Promise<SignTarget> {
+  const root = resolve(cwd, model);
+  const info = await stat(root).catch(() => undefined);
+  if (!info) throw new MlsecError('INPUT_NOT_FOUND', `no such model: ${model}`);
+  if (!info.isFile() && !info.isDirectory()) {
+    throw new MlsecError('INPUT_INVALID', `${model} is neither a file nor a directory`);
+  }
+  const isFile = info.isFile();
+  const path = signature
+    ? resolve(cwd, signature)
+    : isFile
+      ? `${root}.sig`
+      : join(root, defaultSignatureName);
+  return { root, isFile, signature: path, signatureInModel: isFile ? undefined : inside(root, path) };
+}
+
+function inside(root: string, path: string): string | undefined {
+  const rel = relative(root, path);
+  if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) return undefined;
+  return rel.split(sep).join('/');
+}
+
+/**
+ * The manifest's ignore list. User paths are taken from the working directory when they name
+ * something inside the model (as model_signing's --ignore-paths are), else from the model root.
+ */
+export function ignoresFor(
+  target: SignTarget,
+  cwd: string,
+  options: { userPaths: readonly string[]; ignoreGitPaths: boolean; recorded?: readonly string[] },
+): string[] {
+  const fromUser = options.userPaths.map((p) => inside(target.root, resolve(cwd, p)) ?? p);
+  return resolveIgnorePaths({
+    ignoreGitPaths: options.ignoreGitPaths,
+    signature: target.signatureInModel ?? null,
+    paths: [...fromUser, ...(options.recorded ?? [])],
+  });
+}
+
+/** Written whole or not at all: a half-written signature would fail every later verify. */
+export async function writeSignatureFile(path: string, bundle: unknown): Promise<void> {
+  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    await writeFile(temporary, `${JSON.stringify(bundle)}\n`, { mode: 0o644 });
+    await rename(temporary, path);
+  } catch (error) {
+    throw new MlsecError('OUTPUT_UNWRITABLE', `cannot write signature ${path}: ${(error as Error).message}`);
+  }
+}
