@@ -1,0 +1,559 @@
+import { createReadStream } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { MlsecError } from '../../core/errors.js';
+import { createDigester, digestBytes } from '../../core/hash/digest.js';
+import { ociIndexType, ociManifestType } from '../../core/registry/media-types.js';
+import type { Descriptor } from '../../core/registry/model-pack.js';
+import { basicHeader, type Challenge, type Credential, challengeOf, TokenCache } from './auth.js';
+import {
+  backoffMs,
+  defaultRetryPolicy,
+  describeFailure,
+  discard,
+  type HttpRequest,
+  type HttpResponse,
+  header,
+  isRetryableError,
+  isRetryableStatus,
+  makeDispatcher,
+  type RetryPolicy,
+  readLimited,
+  send,
+  sleep,
+} from './http.js';
+
+export interface RegistryClientOptions {
+  /** `host[:port]`. */
+  registry: string;
+  repository: string;
+  plainHttp?: boolean;
+  /** TLS without certificate checks; only when asked. */
+  insecure?: boolean;
+  /** PEM bundle to trust besides the system's. */
+  ca?: string;
+  credential?: Credential;
+  retry?: RetryPolicy;
+  /** Manifests larger than this are refused; distribution's own limit is 4 MiB. */
+  maxManifestBytes?: number;
+  /** Blobs above this go up in chunks of this size; below, in one PUT. */
+  chunkSize?: number;
+  dispatcher?: Dispatcher;
+}
+
+export const defaultMaxManifestBytes = 4 << 20;
+export const defaultChunkSize = 2 ** 31;
+const maxRedirects = 5;
+
+export const manifestAccept = `${ociManifestType}, ${ociIndexType}`;
+
+export type BlobPushResult = 'exists' | 'mounted' | 'uploaded';
+
+interface ExchangeOptions {
+  /** Extra token scopes (e.g. pull on a mount's source repository). */
+  scopes?: readonly string[];
+  /** Network errors and 5xx are retried; uploads turn this off and resume themselves. */
+  retry?: boolean;
+  /** Follow 3xx (GET/HEAD only); credentials are never sent to another origin. */
+  follow?: boolean;
+}
+
+/**
+ * The OCI distribution protocol for one repository: auth challenges answered once per request (a
+ * second 401 is a refusal, not a loop), retries with backoff, redirects that keep credentials on
+ * the registry's origin, and size limits on everything read into memory.
+ */
+export class RegistryClient {
+  readonly registry: string;
+  readonly repository: string;
+  readonly base: URL;
+  readonly #dispatcher: Dispatcher;
+  readonly #ownsDispatcher: boolean;
+  readonly #credential: Credential | undefined;
+  readonly #tokens: TokenCache;
+  readonly #retry: RetryPolicy;
+  readonly #plainHttp: boolean;
+  readonly maxManifestBytes: number;
+  readonly chunkSize: number;
+  /** What the registry asked for last: answered up front on later requests. */
+  #challenge: Challenge | undefined;
+
+  constructor(options: RegistryClientOptions) {
+    this.registry = options.registry;
+    this.repository = options.repository;
+    this.#plainHttp = options.plainHttp === true;
+    this.base = new URL(`${this.#plainHttp ? 'http' : 'https'}://${options.registry}`);
+    this.#dispatcher = options.dispatcher ?? makeDispatcher(options);
+    this.#ownsDispatcher = options.dispatcher === undefined;
+    this.#credential = options.credential;
+    this.#tokens = new TokenCache(this.#dispatcher, this.#plainHttp);
+    this.#retry = options.retry ?? defaultRetryPolicy;
+    this.maxManifestBytes = options.maxManifestBytes ?? defaultMaxManifestBytes;
+    this.chunkSize = options.chunkSize ?? defaultChunkSize;
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsDispatcher) await this.#dispatcher.close();
+  }
+
+  #url(path: string): URL {
+    return new URL(`/v2/${this.repository}/${path}`, this.base);
+  }
+
+  /** `pull` or `pull,push` on this repository, plus any extra scopes. */
+  #scopes(push: boolean, extra: readonly string[] = []): string[] {
+    return [`repository:${this.repository}:${push ? 'pull,push' : 'pull'}`, ...extra];
+  }
+
+  async #authorization(scopes: readonly string[], fresh: boolean): Promise<string | undefined> {
+    const challenge = this.#challenge;
+    if (!challenge) return undefined;
+    if (challenge.scheme === 'basic') {
+      const credential = this.#credential;
+      if (credential?.kind !== 'basic') return undefined;
+      if (this.base.protocol !== 'https:' && !this.#plainHttp) return undefined;
+      return basicHeader(credential.username, credential.password);
+    }
+    const wanted = [...new Set([...(challenge.params.scope?.split(' ') ?? []), ...scopes])];
+    if (fresh) this.#tokens.forget(wanted);
+    const token =
+      this.#tokens.cached(wanted) ?? (await this.#tokens.fetch(challenge, wanted, this.#credential));
+    return `Bearer ${token}`;
+  }
+
+  /**
+   * Sends `req`, answering one auth challenge and retrying transient failures. The response body
+   * is the caller's to read or discard.
+   */
+  async exchange(req: HttpRequest, push: boolean, options: ExchangeOptions = {}): Promise<HttpResponse> {
+    const scopes = this.#scopes(push, options.scopes);
+    let answeredChallenge = false;
+    let attempt = 0;
+    let redirects = 0;
+    let current = req;
+    for (;;) {
+      const sameOrigin = current.url.origin === this.base.origin;
+      const authorization = sameOrigin ? await this.#authorization(scopes, false) : undefined;
+      const headers = { ...current.headers, ...(authorization ? { authorization } : {}) };
+      let response: HttpResponse;
+      try {
+        response = await send(this.#dispatcher, { ...current, headers });
+      } catch (error) {
+        if (options.retry !== false && isRetryableError(error) && attempt < this.#retry.retries) {
+          attempt += 1;
+          await sleep(backoffMs(this.#retry, attempt));
+          continue;
+        }
+        if (isRetryableError(error)) {
+          throw new MlsecError(
+            'REGISTRY_ERROR',
+            `${req.method} ${current.url.origin}: connection failed: ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+      if (response.status === 401 && sameOrigin) {
+        await discard(response);
+        const challenge = challengeOf(response);
+        if (answeredChallenge || !challenge) {
+          throw new MlsecError(
+            'REGISTRY_AUTH',
+            `${this.registry} refused ${this.#credential ? 'the credentials' : 'anonymous access'} for ${this.repository} (HTTP 401)`,
+          );
+        }
+        answeredChallenge = true;
+        const hadChallenge = this.#challenge !== undefined;
+        this.#challenge = challenge;
+        // A token we already had was refused: fetch a fresh one once.
+        if (hadChallenge) await this.#authorization(scopes, true);
+        continue;
+      }
+      if (isRetryableStatus(response.status) && options.retry !== false && attempt < this.#retry.retries) {
+        await discard(response);
+        attempt += 1;
+        await sleep(backoffMs(this.#retry, attempt, header(response, 'retry-after')));
+        continue;
+      }
+      const location = header(response, 'location');
+      if (options.follow && response.status >= 300 && response.status < 400 && location) {
+        await discard(response);
+        redirects += 1;
+        if (redirects > maxRedirects) {
+          throw new MlsecError('REGISTRY_ERROR', `${this.registry}: more than ${maxRedirects} redirects`);
+        }
+        const next = new URL(location, current.url);
+        if (next.protocol !== 'https:' && !(next.protocol === 'http:' && this.#plainHttp)) {
+          throw new MlsecError('REGISTRY_ERROR', `${this.registry} redirected to a non-HTTPS address`);
+        }
+        current = { ...current, url: next };
+        continue;
+      }
+      return response;
+    }
+  }
+
+  async #fail(response: HttpResponse, what: string): Promise<never> {
+    throw new MlsecError(
+      'REGISTRY_ERROR',
+      `${what}: ${this.registry} answered ${await describeFailure(response)}`,
+    );
+  }
+
+  // --- manifests ---------------------------------------------------------------------------------
+
+  /** A manifest's bytes, bounded in size; pinned digests are checked. */
+  async getManifest(reference: string): Promise<{ bytes: Uint8Array; mediaType: string; digest: string }> {
+    const response = await this.exchange(
+      { method: 'GET', url: this.#url(`manifests/${reference}`), headers: { accept: manifestAccept } },
+      false,
+      { follow: true },
+    );
+    if (response.status === 404) {
+      await discard(response);
+      throw new MlsecError('INPUT_NOT_FOUND', `${this.registry}/${this.repository}:${reference} not found`);
+    }
+    if (response.status !== 200) return this.#fail(response, `manifest ${reference}`);
+    const bytes = await readLimited(response, this.maxManifestBytes, `manifest ${reference}`);
+    const digest = `sha256:${digestBytes(bytes).hex}`;
+    if (reference.startsWith('sha256:') && digest !== reference) {
+      throw new MlsecError('VERIFICATION_FAILED', `manifest ${reference} has digest ${digest}`);
+    }
+    const mediaType = header(response, 'content-type')?.split(';')[0]?.trim() ?? '';
+    return { bytes, mediaType, digest };
+  }
+
+  /** Optional manifest (referrers index at a tag): undefined on 404. */
+  async findManifest(reference: string) {
+    try {
+      return await this.getManifest(reference);
+    } catch (error) {
+      if (error instanceof MlsecError && error.code === 'INPUT_NOT_FOUND') return undefined;
+      throw error;
+    }
+  }
+
+  async putManifest(
+    reference: string,
+    bytes: Uint8Array,
+    mediaType: string,
+  ): Promise<{ digest: string; subject: string | undefined }> {
+    if (bytes.length > this.maxManifestBytes) {
+      throw new MlsecError(
+        'INPUT_INVALID',
+        `manifest of ${bytes.length} bytes is over ${this.maxManifestBytes}`,
+      );
+    }
+    const response = await this.exchange(
+      {
+        method: 'PUT',
+        url: this.#url(`manifests/${reference}`),
+        headers: { 'content-type': mediaType },
+        body: () => bytes,
+      },
+      true,
+    );
+    if (response.status !== 201 && response.status !== 200) {
+      return this.#fail(response, `pushing manifest ${reference}`);
+    }
+    await discard(response);
+    return { digest: `sha256:${digestBytes(bytes).hex}`, subject: header(response, 'oci-subject') };
+  }
+
+  /** The referrers API's index, or undefined when the registry has no such API (404). */
+  async referrersApi(digest: string): Promise<Uint8Array | undefined> {
+    const response = await this.exchange(
+      { method: 'GET', url: this.#url(`referrers/${digest}`), headers: { accept: ociIndexType } },
+      false,
+      { follow: true },
+    );
+    const type = header(response, 'content-type') ?? '';
+    if (response.status === 404 || (response.status === 200 && !type.startsWith(ociIndexType))) {
+      await discard(response);
+      return undefined;
+    }
+    if (response.status !== 200) return this.#fail(response, `referrers of ${digest}`);
+    return readLimited(response, this.maxManifestBytes, `referrers of ${digest}`);
+  }
+
+  // --- blobs -------------------------------------------------------------------------------------
+
+  async hasBlob(digest: string, push = false): Promise<boolean> {
+    const response = await this.exchange({ method: 'HEAD', url: this.#url(`blobs/${digest}`) }, push, {
+      follow: true,
+    });
+    await discard(response);
+    if (response.status === 200) return true;
+    if (response.status === 404) return false;
+    return this.#fail(response, `checking blob ${digest}`);
+  }
+
+  /**
+   * Downloads a blob to `target` (via `target.partial`), hashing as it streams: a wrong digest, a
+   * short or an overlong body leaves nothing at `target`. Connection failures restart the download.
+   */
+  async downloadBlob(
+    descriptor: Descriptor,
+    target: string,
+    onProgress?: (bytes: number) => void,
+  ): Promise<void> {
+    const partial = `${target}.partial`;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await this.#downloadOnce(descriptor, partial, onProgress);
+        await rename(partial, target);
+        return;
+      } catch (error) {
+        await rm(partial, { force: true });
+        if (isRetryableError(error) && attempt < this.#retry.retries) {
+          await sleep(backoffMs(this.#retry, attempt + 1));
+          continue;
+        }
+        if (isRetryableError(error)) {
+          throw new MlsecError(
+            'REGISTRY_ERROR',
+            `blob ${descriptor.digest}: connection failed: ${(error as Error).message}`,
+          );
+        }
+        throw error;
+      }
+    }
+  }
+
+  async #downloadOnce(descriptor: Descriptor, partial: string, onProgress?: (bytes: number) => void) {
+    const response = await this.exchange(
+      { method: 'GET', url: this.#url(`blobs/${descriptor.digest}`) },
+      false,
+      {
+        follow: true,
+      },
+    );
+    if (response.status !== 200) return this.#fail(response, `blob ${descriptor.digest}`);
+    const digester = createDigester('sha256');
+    const file = await open(partial, 'w');
+    let received = 0;
+    try {
+      for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+        received += chunk.length;
+        if (received > descriptor.size) {
+          response.body.destroy();
+          throw new MlsecError(
+            'VERIFICATION_FAILED',
+            `blob ${descriptor.digest} is longer than the ${descriptor.size} bytes its manifest says`,
+          );
+        }
+        digester.update(chunk);
+        await file.write(chunk);
+        onProgress?.(received);
+      }
+    } finally {
+      await file.close();
+    }
+    if (received < descriptor.size) {
+      throw new MlsecError(
+        'VERIFICATION_FAILED',
+        `blob ${descriptor.digest} is truncated: ${received} of ${descriptor.size} bytes`,
+      );
+    }
+    const actual = `sha256:${digester.digest().hex}`;
+    if (actual !== descriptor.digest) {
+      throw new MlsecError('VERIFICATION_FAILED', `blob ${descriptor.digest} has the wrong digest ${actual}`);
+    }
+  }
+
+  /** Small blobs (configs) into memory, bounded and verified. */
+  async fetchSmallBlob(descriptor: Descriptor, limit = defaultMaxManifestBytes): Promise<Uint8Array> {
+    if (descriptor.size > limit) {
+      throw new MlsecError(
+        'VERIFICATION_FAILED',
+        `blob ${descriptor.digest} is ${descriptor.size} bytes, over ${limit}`,
+      );
+    }
+    const response = await this.exchange(
+      { method: 'GET', url: this.#url(`blobs/${descriptor.digest}`) },
+      false,
+      {
+        follow: true,
+      },
+    );
+    if (response.status !== 200) return this.#fail(response, `blob ${descriptor.digest}`);
+    const bytes = await readLimited(response, descriptor.size, `blob ${descriptor.digest}`);
+    const actual = `sha256:${digestBytes(bytes).hex}`;
+    if (bytes.length !== descriptor.size || actual !== descriptor.digest) {
+      throw new MlsecError('VERIFICATION_FAILED', `blob ${descriptor.digest} has the wrong digest ${actual}`);
+    }
+    return bytes;
+  }
+
+  /**
+   * Uploads a blob unless the registry has it: HEAD, then a cross-repository mount when a source is
+   * known, then one streaming PUT, or PATCH chunks that resume from the registry's offset after a
+   * failure. `openBody(start)` reads the content from byte `start`, again for every attempt.
+   */
+  async pushBlob(
+    descriptor: Descriptor,
+    openBody: (start: number, end: number) => Readable | Uint8Array,
+    options: { mountFrom?: string; onProgress?: (bytes: number) => void } = {},
+  ): Promise<BlobPushResult> {
+    if (await this.hasBlob(descriptor.digest, true)) return 'exists';
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await this.#uploadOnce(descriptor, openBody, options);
+      } catch (error) {
+        const transient =
+          isRetryableError(error) || (error instanceof UploadRestart && attempt < this.#retry.retries);
+        if (transient && attempt < this.#retry.retries) {
+          await sleep(backoffMs(this.#retry, attempt + 1));
+          continue;
+        }
+        if (error instanceof UploadRestart || isRetryableError(error)) {
+          throw new MlsecError(
+            'REGISTRY_ERROR',
+            `uploading blob ${descriptor.digest}: ${(error as Error).message}`,
+          );
+        }
+        throw error;
+      }
+    }
+  }
+
+  async #uploadOnce(
+    descriptor: Descriptor,
+    openBody: (start: number, end: number) => Readable | Uint8Array,
+    options: { mountFrom?: string; onProgress?: (bytes: number) => void },
+  ): Promise<BlobPushResult> {
+    const start = this.#url('blobs/uploads/');
+    const mountFrom =
+      options.mountFrom && options.mountFrom !== this.repository ? options.mountFrom : undefined;
+    if (mountFrom) {
+      start.searchParams.set('mount', descriptor.digest);
+      start.searchParams.set('from', mountFrom);
+    }
+    const extra = mountFrom ? [`repository:${mountFrom}:pull`] : [];
+    const opened = await this.exchange(
+      { method: 'POST', url: start, headers: { 'content-length': '0' } },
+      true,
+      {
+        scopes: extra,
+      },
+    );
+    await discard(opened);
+    if (opened.status === 201 && mountFrom) return 'mounted';
+    if (opened.status !== 202) return this.#fail(opened, `starting upload of ${descriptor.digest}`);
+    let location = this.#location(opened, start);
+    const size = descriptor.size;
+    if (size <= this.chunkSize) {
+      const put = withDigest(location, descriptor.digest);
+      const response = await this.exchange(
+        {
+          method: 'PUT',
+          url: put,
+          headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+          body: () => openBody(0, size),
+        },
+        true,
+        { retry: false },
+      );
+      return this.#closed(response, descriptor, options, size);
+    }
+    let offset = 0;
+    while (offset < size) {
+      const end = Math.min(offset + this.chunkSize, size);
+      let response: HttpResponse;
+      try {
+        response = await this.exchange(
+          {
+            method: 'PATCH',
+            url: location,
+            headers: {
+              'content-type': 'application/octet-stream',
+              'content-length': String(end - offset),
+              'content-range': `${offset}-${end - 1}`,
+            },
+            body: () => openBody(offset, end),
+          },
+          true,
+          { retry: false },
+        );
+      } catch (error) {
+        if (!isRetryableError(error)) throw error;
+        ({ location, offset } = await this.#resumePoint(location));
+        continue;
+      }
+      if (response.status !== 202) {
+        if (isRetryableStatus(response.status)) {
+          await discard(response);
+          ({ location, offset } = await this.#resumePoint(location));
+          continue;
+        }
+        return this.#fail(response, `uploading ${descriptor.digest}`);
+      }
+      await discard(response);
+      location = this.#location(response, location);
+      offset = end;
+      options.onProgress?.(offset);
+    }
+    const response = await this.exchange(
+      { method: 'PUT', url: withDigest(location, descriptor.digest), headers: { 'content-length': '0' } },
+      true,
+    );
+    return this.#closed(response, descriptor, {}, size);
+  }
+
+  /** Where a broken chunked upload stands (`GET <location>` → `Range: 0-N`); a lost session restarts. */
+  async #resumePoint(location: URL): Promise<{ location: URL; offset: number }> {
+    const status = await this.exchange({ method: 'GET', url: location }, true);
+    await discard(status);
+    const range = /^(?:bytes=)?0-(\d+)$/.exec(header(status, 'range') ?? '');
+    if (status.status !== 204 || !range) throw new UploadRestart('the upload session was lost');
+    return { location: this.#location(status, location), offset: Number(range[1]) + 1 };
+  }
+
+  async #closed(
+    response: HttpResponse,
+    descriptor: Descriptor,
+    options: { onProgress?: (bytes: number) => void },
+    size: number,
+  ): Promise<BlobPushResult> {
+    if (response.status === 201) {
+      await discard(response);
+      options.onProgress?.(size);
+      return 'uploaded';
+    }
+    if (isRetryableStatus(response.status)) {
+      await discard(response);
+      throw new UploadRestart(`HTTP ${response.status}`);
+    }
+    return this.#fail(response, `uploading ${descriptor.digest}`);
+  }
+
+  #location(response: HttpResponse, from: URL): URL {
+    const location = header(response, 'location');
+    if (!location) throw new MlsecError('REGISTRY_ERROR', `${this.registry} gave no upload location`);
+    const url = new URL(location, from);
+    if (url.origin !== this.base.origin) {
+      // Credentials stay on the registry's origin; an upload elsewhere would go unauthenticated.
+      throw new MlsecError(
+        'REGISTRY_ERROR',
+        `${this.registry} sent the upload to another host (${url.origin})`,
+      );
+    }
+    return url;
+  }
+}
+
+/** A failed upload that starts over from a new session. */
+class UploadRestart extends Error {}
+
+function withDigest(location: URL, digest: string): URL {
+  const url = new URL(location);
+  url.searchParams.set('digest', digest);
+  return url;
+}
+
+/** A file's bytes [start, end) as a fresh stream. */
+export function fileRange(path: string): (start: number, end: number) => Readable | Uint8Array {
+  return (start, end) =>
+    end > start ? createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 }) : new Uint8Array(0);
+}
