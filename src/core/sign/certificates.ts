@@ -16,11 +16,14 @@ export function verifyCertificateChain(
 ): X509Certificate[] {
   if (roots.length === 0) fail('certificate', 'no trusted root certificates given (--certificate-chain)');
   const at = new Date(leaf.validFrom);
+  // As OpenSSL's store does by default, only self-signed roots anchor a chain: a pinned leaf or
+  // intermediate does not, so handing over the signer's own certificate trusts nothing.
+  const anchors = roots.filter((root) => isIssuer(root, root));
   const chain = [leaf];
   let current = leaf;
-  while (!roots.some((root) => root.fingerprint256 === current.fingerprint256)) {
+  while (!anchors.some((root) => root.fingerprint256 === current.fingerprint256)) {
     if (chain.length > maxChainLength) fail('certificate', 'the certificate chain is too long');
-    const issuer = [...intermediates, ...roots].find((c) => isIssuer(c, current));
+    const issuer = [...intermediates, ...anchors].find((c) => c !== current && isIssuer(c, current));
     if (!issuer) {
       fail(
         'certificate',
