@@ -12,6 +12,7 @@ import {
   readSidecar,
 } from './checksum-lists.js';
 import { HashPool } from './hash-pool.js';
+import { checkAgainstSignature, isSignatureFile } from './signature-integrity.js';
 import type { WalkEntry } from './walk.js';
 
 /**
@@ -22,6 +23,7 @@ export class IntegrityCheck {
   private readonly files: string[] = [];
   private readonly display = new Map<string, string>();
   private readonly pending: Promise<ChecksumList | undefined>[] = [];
+  private readonly signatures: { path: string; label: string }[] = [];
   readonly warnings: string[] = [];
 
   private constructor(private readonly cwd: string) {}
@@ -72,6 +74,8 @@ export class IntegrityCheck {
           );
         } else if (isSidecar(name)) {
           this.pending.push(this.quietly(readSidecar(absolute, entry.path)));
+        } else if (isSignatureFile(name)) {
+          this.signatures.push({ path: absolute, label: entry.path });
         }
       }
       yield entry;
@@ -82,10 +86,14 @@ export class IntegrityCheck {
   async findings(): Promise<Map<string, Finding[]>> {
     const out = new Map<string, Finding[]>();
     const lists = (await Promise.all(this.pending)).filter((list) => list !== undefined);
-    if (lists.length === 0) return out;
+    if (lists.length === 0 && this.signatures.length === 0) return out;
     const pool = new HashPool();
     try {
       for (const list of lists) await this.#check(list, pool, out);
+      for (const { path, label } of this.signatures) {
+        const shown = (name: string) => this.#shown(resolve(path, '..', name));
+        merge(out, await checkAgainstSignature(path, label, shown, pool));
+      }
     } finally {
       await pool.close();
     }
@@ -94,13 +102,15 @@ export class IntegrityCheck {
 
   async #check(list: ChecksumList, pool: HashPool, out: Map<string, Finding[]>): Promise<void> {
     const report = await checkList(list, this.files, pool);
-    const shown = (name: string) => {
-      const absolute = resolve(list.base, name);
-      return this.display.get(absolute) ?? relative(this.cwd, absolute).split(sep).join('/');
-    };
-    for (const [path, findings] of integrityFindings(report, list.label, shown)) {
-      out.set(path, [...(out.get(path) ?? []), ...findings]);
-    }
+    merge(
+      out,
+      integrityFindings(report, list.label, (name) => this.#shown(resolve(list.base, name))),
+    );
+  }
+
+  /** The path reports use for a file: the walk's, or one relative to the working directory. */
+  #shown(absolute: string): string {
+    return this.display.get(absolute) ?? relative(this.cwd, absolute).split(sep).join('/');
   }
 
   private async quietly(list: Promise<ChecksumList | undefined>): Promise<ChecksumList | undefined> {
@@ -111,4 +121,8 @@ export class IntegrityCheck {
       return undefined;
     }
   }
+}
+
+function merge(out: Map<string, Finding[]>, more: Map<string, Finding[]>): void {
+  for (const [path, findings] of more) out.set(path, [...(out.get(path) ?? []), ...findings]);
 }

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { mlsec, tempDir } from '../helpers/cli.js';
+import { mlsec, root, tempDir } from '../helpers/cli.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -13,13 +13,17 @@ interface Result {
   findings: { rule: string; severity: string }[];
 }
 
-const integrity = (results: Result[]): [string, string[]][] =>
-  results
-    .map((r): [string, string[]] => [
-      r.path,
-      r.findings.filter((f) => f.rule.startsWith('MLSEC-INTEGRITY')).map((f) => `${f.rule} ${f.severity}`),
-    ])
-    .filter(([, findings]) => findings.length > 0);
+const withRules =
+  (prefix: string) =>
+  (results: Result[]): [string, string[]][] =>
+    results
+      .map((r): [string, string[]] => [
+        r.path,
+        r.findings.filter((f) => f.rule.startsWith(prefix)).map((f) => `${f.rule} ${f.severity}`),
+      ])
+      .filter(([, findings]) => findings.length > 0);
+const integrity = withRules('MLSEC-INTEGRITY');
+const signature = withRules('MLSEC-SIGNATURE');
 
 describe('mlsec scan: integrity checks', () => {
   it('checks SHA256SUMS and sidecars found in a scanned directory', async () => {
@@ -101,5 +105,35 @@ describe('mlsec scan: integrity checks', () => {
       ['model/b.bin', ['MLSEC-INTEGRITY-001 high']],
       ['model/c.bin', ['MLSEC-INTEGRITY-003 medium']],
     ]);
+  });
+
+  it('checks the files beside a model.sig against the manifest it signs, without the key', async () => {
+    const dir = await tempDir();
+    await cp(join(root, 'fixtures', 'sign', 'model'), join(dir, 'model'), { recursive: true });
+    const key = join(dir, 'p256.key');
+    await cp(join(root, 'fixtures', 'sign', 'keys', 'p256.key'), key);
+    await chmod(key, 0o600);
+    expect((await mlsec(['sign', 'model', '--key', key], { cwd: dir })).exitCode).toBe(0);
+    const clean = await mlsec(['scan', 'model', '--format', 'json'], { cwd: dir });
+    expect(signature(JSON.parse(clean.stdout).results)).toEqual([]);
+    expect(clean.exitCode).toBe(0);
+    await writeFile(join(dir, 'model', 'config.json'), '{}');
+    await writeFile(join(dir, 'model', 'added.bin'), 'x');
+    await rm(join(dir, 'model', 'tokenizer.json'));
+    const changed = await mlsec(['scan', 'model', '--format', 'json'], { cwd: dir });
+    expect(signature(JSON.parse(changed.stdout).results)).toEqual([
+      ['model/added.bin', ['MLSEC-SIGNATURE-003 medium']],
+      ['model/config.json', ['MLSEC-SIGNATURE-001 high']],
+      ['model/tokenizer.json', ['MLSEC-SIGNATURE-002 medium']],
+    ]);
+    expect(changed.exitCode).toBe(1);
+    await writeFile(join(dir, 'model', 'model.sig'), '{"mediaType": "nope"}');
+    const broken = await mlsec(['scan', 'model', '--format', 'json', '--fail-on', 'high'], { cwd: dir });
+    const results = JSON.parse(broken.stdout).results as Result[];
+    expect(signature(results)).toEqual([['model/model.sig', ['MLSEC-SIGNATURE-004 medium']]]);
+    expect(results.find((r) => r.path === 'model/model.sig')?.findings[0]).toMatchObject({
+      message: 'model/model.sig: not a Sigstore bundle (mediaType "nope")',
+    });
+    expect(broken.exitCode).toBe(0);
   });
 });

@@ -192,6 +192,34 @@ export const rules = {
     summary: 'File is a Git LFS pointer, not the model content',
     help: 'The repository was cloned without fetching LFS objects; the pointer records the digest and size the real file must have. Run git lfs pull and scan again.',
   },
+  signedFileModified: {
+    id: 'MLSEC-SIGNATURE-001',
+    name: 'signature-file-modified',
+    severity: 'high',
+    summary: 'File differs from the signed manifest',
+    help: 'The model directory holds a signature (model.sig) whose manifest records another digest for this file: it changed after signing. Run mlsec verify with the signer key or identity to check the signature itself.',
+  },
+  signedFileMissing: {
+    id: 'MLSEC-SIGNATURE-002',
+    name: 'signature-file-missing',
+    severity: 'medium',
+    summary: 'A signed file is missing or was renamed',
+    help: 'The signature lists a file that is no longer there under that name.',
+  },
+  unsignedFile: {
+    id: 'MLSEC-SIGNATURE-003',
+    name: 'signature-file-unsigned',
+    severity: 'medium',
+    summary: 'File is not covered by the signature of its model',
+    help: 'The file was added after the model was signed; mlsec verify rejects the model unless --ignore-unsigned-files is given.',
+  },
+  signatureUnreadable: {
+    id: 'MLSEC-SIGNATURE-004',
+    name: 'signature-unreadable',
+    severity: 'medium',
+    summary: 'Signature file cannot be read as an OpenSSF Model Signing bundle',
+    help: 'The signature file is damaged, of an unknown format, or lists unsafe paths; the model cannot be checked against it.',
+  },
 } as const satisfies Record<string, RuleInfo>;
 
 export type RuleKey = keyof typeof rules;
