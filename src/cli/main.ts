@@ -15,6 +15,8 @@ const commands: Record<string, () => Promise<Register>> = {
   sign: async () => (await import('./commands/sign.js')).registerSign,
   verify: async () => (await import('./commands/verify.js')).registerVerify,
   keygen: async () => (await import('./commands/keygen.js')).registerKeygen,
+  push: async () => (await import('./commands/push.js')).registerPush,
+  pull: async () => (await import('./commands/pull.js')).registerPull,
 };
 
 function packageVersion(): string {

@@ -1,0 +1,136 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { resolveIgnorePaths } from '../../core/hash/manifest.js';
+import { anyBlocked, type GateResult, scanGate } from '../../core/registry/gate.js';
+import { formatReference, manifestReference, parseReference } from '../../core/registry/reference.js';
+import { listModelFiles } from '../../io/model-files.js';
+import { BlobCache, defaultCacheDir } from '../../io/registry/blob-cache.js';
+import { pullModel } from '../../io/registry/pull-model.js';
+import type { Terminal } from '../output.js';
+import {
+  blobProgress,
+  makeClient,
+  parseConcurrency,
+  parseFormat,
+  type RegistryFlags,
+  registryOptions,
+} from '../registry-flags.js';
+import { scanModelFiles } from '../registry-scan.js';
+import { renderTable } from '../render/table.js';
+
+interface PullFlags extends RegistryFlags {
+  scan: boolean;
+  failOn?: string;
+  config?: string;
+}
+
+export function registerPull(program: Command, terminal: Terminal, version: string): void {
+  registryOptions(
+    program
+      .command('pull')
+      .description('pull a model from an OCI registry: verified, unpacked safely and scanned before it lands')
+      .argument('<reference>', 'registry/repository[:tag|@sha256:digest]')
+      .argument('<dir>', 'an empty or new directory to write the model into'),
+  )
+    .option('--no-scan', 'do not scan the pulled files before moving them into place')
+    .option('--fail-on <severity>', 'findings at this severity refuse the pull (default: config, else high)')
+    .option('--config <file>', 'configuration file (default: .mlsec.yaml here or up to the git root)')
+    .action(async (reference: string, dir: string, flags: PullFlags) => {
+      process.exitCode = await runPull(reference, dir, flags, terminal, version);
+    });
+}
+
+async function runPull(
+  reference: string,
+  dir: string,
+  flags: PullFlags,
+  terminal: Terminal,
+  version: string,
+): Promise<number> {
+  const format = parseFormat(flags.format);
+  const concurrency = parseConcurrency(flags.concurrency);
+  const ref = parseReference(reference);
+  const target = resolve(terminal.cwd, dir);
+  const client = await makeClient(ref, flags, terminal);
+  const cache = await BlobCache.open(resolve(terminal.cwd, flags.cacheDir ?? defaultCacheDir(terminal.env)));
+  const progress = await blobProgress(terminal, flags.progress === true, 'pulling');
+  const gates: GateResult[] = [];
+  let scanOutput = '';
+  let result: Awaited<ReturnType<typeof pullModel>>;
+  try {
+    result = await pullModel({
+      client,
+      cache,
+      reference: manifestReference(ref),
+      target,
+      concurrency,
+      onBlob: (e) => progress?.update(e.digest.slice(7, 19), e.bytes, e.size, e.done === true),
+      check: async (staging) => {
+        progress?.stop();
+        if (!flags.scan) return { ok: true };
+        const files = await listModelFiles(
+          staging,
+          resolveIgnorePaths({ ignoreGitPaths: false, signature: null }),
+        );
+        const { reports, failOn } = await scanModelFiles(staging, files, {
+          terminal,
+          ...(flags.config ? { config: flags.config } : {}),
+          ...(flags.failOn ? { failOn: flags.failOn } : {}),
+        });
+        const gate = scanGate(reports, failOn);
+        gates.push(gate);
+        if (gate.blocked && format === 'text') {
+          const { summarize } = await import('../../core/findings.js');
+          scanOutput = renderTable(reports, summarize(reports), {
+            color: terminal.color,
+            showClean: false,
+            failed: true,
+            failOn,
+          });
+        }
+        return { ok: !anyBlocked(gates) };
+      },
+    });
+  } finally {
+    progress?.stop();
+    await client.close();
+  }
+  const pinned = formatReference({
+    registry: ref.registry,
+    repository: ref.repository,
+    digest: result.digest,
+  });
+  if (format === 'json') {
+    const document = {
+      schemaVersion: 1,
+      tool: { name: 'mlsec', version },
+      pulled: result.ok,
+      reference: pinned,
+      directory: target,
+      files: result.files,
+      skipped: result.skipped,
+      blobsDownloaded: result.downloaded,
+      gates,
+    };
+    terminal.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+  } else if (result.ok) {
+    const lines = [
+      `pulled ${pinned}`,
+      `  into ${dir}: ${result.files.length} files, ${result.downloaded} blobs downloaded`,
+      ...result.skipped.map((s) => `  skipped layer ${s.digest}: ${s.reason}`),
+    ];
+    if (!flags.scan) lines.push('  scan: skipped (--no-scan)');
+    terminal.stdout.write(`${lines.join('\n')}\n`);
+  } else {
+    terminal.stdout.write(scanOutput);
+  }
+  if (!result.ok) {
+    for (const gate of gates.filter((g) => g.blocked)) {
+      terminal.stderr.write(
+        `mlsec: pull refused by the ${gate.gate} gate: ${gate.message}; nothing written to ${dir}\n`,
+      );
+    }
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,237 @@
+import { basename, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { MlsecError } from '../../core/errors.js';
+import { buildOmsStatement, resolveIgnorePaths } from '../../core/hash/manifest.js';
+import { anyBlocked, type GateResult, scanGate } from '../../core/registry/gate.js';
+import { scanReportArtifactType } from '../../core/registry/media-types.js';
+import { defaultTag, formatReference, parseReference } from '../../core/registry/reference.js';
+import { gitProvenance } from '../../io/git-provenance.js';
+import { listModelFiles, modelName } from '../../io/model-files.js';
+import { hashModel } from '../../io/model-manifest.js';
+import { BlobCache, defaultCacheDir } from '../../io/registry/blob-cache.js';
+import { type Attachment, pushModel } from '../../io/registry/push-model.js';
+import { checkPaths } from '../../io/walk.js';
+import { collect } from '../flags.js';
+import { withHashPool } from '../hash-progress.js';
+import type { Terminal } from '../output.js';
+import {
+  blobProgress,
+  makeClient,
+  parseConcurrency,
+  parseFormat,
+  type RegistryFlags,
+  registryOptions,
+} from '../registry-flags.js';
+import { scanModelFiles, scanReportJson } from '../registry-scan.js';
+import { renderTable } from '../render/table.js';
+
+interface PushFlags extends RegistryFlags {
+  gate: boolean;
+  failOn?: string;
+  config?: string;
+  license: string[];
+  report: boolean;
+  mountFrom?: string;
+  chunkSize?: string;
+  ignorePath: string[];
+  sign?: boolean;
+  key?: string;
+  passphraseEnv?: string;
+}
+
+export const signatureArtifactType = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+
+export function registerPush(program: Command, terminal: Terminal, version: string): void {
+  registryOptions(
+    program
+      .command('push')
+      .description('scan a model and push it to an OCI registry as a ModelPack artifact')
+      .argument('<model>', 'model directory or single file')
+      .argument('<reference>', 'registry/repository[:tag], e.g. registry.example.com/team/model:v3'),
+  )
+    .option('--no-gate', 'push even when the scan finds something blocking')
+    .option('--fail-on <severity>', 'findings at this severity block the push (default: config, else high)')
+    .option('--config <file>', 'configuration file (default: .mlsec.yaml here or up to the git root)')
+    .option('--license <spdx>', "the model's licence, recorded in the manifest (repeatable)", collect, [])
+    .option('--no-report', 'do not attach the scan report as a referrer')
+    .option(
+      '--mount-from <repository>',
+      'mount blobs from this repository of the same registry when it has them',
+    )
+    .option('--chunk-size <bytes>', 'upload blobs larger than this in chunks of this size')
+    .option('--ignore-path <path>', 'leave a path of the model out (repeatable)', collect, [])
+    .option('--sign', 'sign the model (OpenSSF Model Signing bundle) and attach the signature')
+    .option('-k, --key <private.pem>', 'with --sign: the ECDSA private key')
+    .option('--passphrase-env <variable>', 'with --sign: environment variable holding the key passphrase')
+    .action(async (model: string, reference: string, flags: PushFlags) => {
+      process.exitCode = await runPush(model, reference, flags, terminal, version);
+    });
+}
+
+async function runPush(
+  model: string,
+  reference: string,
+  flags: PushFlags,
+  terminal: Terminal,
+  version: string,
+): Promise<number> {
+  const format = parseFormat(flags.format);
+  const concurrency = parseConcurrency(flags.concurrency);
+  const ref = parseReference(reference);
+  if (ref.digest) throw new MlsecError('USAGE', 'push takes a tag, not a digest: the digest is the result');
+  const tag = ref.tag ?? defaultTag;
+  const chunkSize = flags.chunkSize === undefined ? undefined : Number(flags.chunkSize);
+  if (chunkSize !== undefined && (!Number.isSafeInteger(chunkSize) || chunkSize < 1)) {
+    throw new MlsecError('USAGE', '--chunk-size must be a positive whole number of bytes');
+  }
+  if (flags.sign && !flags.key) {
+    throw new MlsecError('USAGE', '--sign needs --key (keyless signing: run mlsec sign, then push)');
+  }
+  const root = resolve(terminal.cwd, model);
+  await checkPaths([root], terminal.cwd);
+  const ignorePaths = resolveIgnorePaths({ paths: flags.ignorePath });
+  const files = await listModelFiles(root, ignorePaths);
+  if (files.length === 0) throw new MlsecError('INPUT_INVALID', `${model} has no files to push`);
+
+  // The gate runs before any connection: a refused model sends nothing anywhere.
+  const gates: GateResult[] = [];
+  let report: string | undefined;
+  if (flags.gate || flags.report) {
+    const { reports, failOn } = await scanModelFiles(root, files, {
+      terminal,
+      ...(flags.config ? { config: flags.config } : {}),
+      ...(flags.failOn ? { failOn: flags.failOn } : {}),
+    });
+    const scan = scanGate(reports, failOn);
+    report = scanReportJson(reports, failOn, scan.blocked, version);
+    if (flags.gate) gates.push(scan);
+    if (anyBlocked(gates)) {
+      if (format === 'json') {
+        terminal.stdout.write(
+          `${JSON.stringify({ schemaVersion: 1, pushed: false, gates, scan: JSON.parse(report) }, null, 2)}\n`,
+        );
+      } else {
+        const { summarize } = await import('../../core/findings.js');
+        terminal.stdout.write(
+          renderTable(reports, summarize(reports), {
+            color: terminal.color,
+            showClean: false,
+            failed: true,
+            failOn,
+          }),
+        );
+      }
+      for (const gate of gates.filter((g) => g.blocked)) {
+        terminal.stderr.write(
+          `mlsec: push refused by the ${gate.gate} gate: ${gate.message} (--no-gate overrides)\n`,
+        );
+      }
+      return 1;
+    }
+  }
+
+  const privateKey = flags.sign ? await loadKey(flags, terminal) : undefined;
+  const predicate = await withHashPool(
+    { ...terminal, forceProgress: flags.progress === true },
+    files,
+    (pool, progress) =>
+      hashModel(files, { method: 'files', hashType: 'sha256', ignorePaths }, pool, progress),
+  );
+  const statement = buildOmsStatement(modelName(root), predicate);
+  const single = files.length === 1 && files[0]!.path === '.';
+  const fileDigests = new Map(predicate.resources.map((r) => [r.name, r.digest]));
+  const attachments: Attachment[] = [];
+  if (report !== undefined && flags.report) {
+    attachments.push({
+      artifactType: scanReportArtifactType,
+      mediaType: scanReportArtifactType,
+      bytes: new TextEncoder().encode(report),
+    });
+  }
+  if (privateKey) {
+    const { buildKeyBundle, statementBytes } = await import('../../core/sign/sign-bundle.js');
+    const bundle = buildKeyBundle(statementBytes(statement), privateKey);
+    attachments.push({
+      artifactType: signatureArtifactType,
+      mediaType: signatureArtifactType,
+      bytes: new TextEncoder().encode(JSON.stringify(bundle)),
+    });
+  }
+  const provenance = {
+    name: single ? basename(root) : modelName(root),
+    modelDigest: `sha256:${statement.subject[0].digest.sha256}`,
+    created: createdAt(terminal.env),
+    ...(flags.license.length > 0 ? { licenses: flags.license } : {}),
+    ...(await gitProvenance(single ? resolve(root, '..') : root)),
+  };
+
+  const client = await makeClient(ref, flags, terminal, chunkSize ? { chunkSize } : {});
+  const cache = await BlobCache.open(resolve(terminal.cwd, flags.cacheDir ?? defaultCacheDir(terminal.env)));
+  const progress = await blobProgress(terminal, flags.progress === true, 'pushing');
+  let result: Awaited<ReturnType<typeof pushModel>>;
+  try {
+    result = await pushModel({
+      client,
+      cache,
+      root,
+      files,
+      fileDigests,
+      provenance,
+      tag,
+      concurrency,
+      attachments,
+      ...(flags.mountFrom ? { mountFrom: flags.mountFrom } : {}),
+      onBlob: (e) => progress?.update(e.name, e.bytes, e.size, e.status !== undefined),
+    });
+  } finally {
+    progress?.stop();
+    await client.close();
+  }
+  const target = formatReference({ ...ref, tag });
+  const counts = { uploaded: 0, exists: 0, mounted: 0 };
+  for (const blob of result.blobs) counts[blob.status] += 1;
+  if (format === 'json') {
+    const document = {
+      schemaVersion: 1,
+      tool: { name: 'mlsec', version },
+      pushed: true,
+      reference: target,
+      digest: result.manifest.digest,
+      mediaType: result.manifest.mediaType,
+      size: result.manifest.size,
+      modelDigest: provenance.modelDigest,
+      gates,
+      blobs: result.blobs,
+      referrers: result.referrers,
+    };
+    terminal.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+  } else {
+    const lines = [
+      `pushed ${target}`,
+      `  digest: ${result.manifest.digest}`,
+      `  blobs: ${counts.uploaded} uploaded, ${counts.exists} already there, ${counts.mounted} mounted`,
+      ...result.referrers.map((r) => `  referrer: ${r.artifactType} ${r.digest}`),
+    ];
+    if (!flags.gate) lines.push('  gate: skipped (--no-gate)');
+    terminal.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return 0;
+}
+
+async function loadKey(flags: PushFlags, terminal: Terminal) {
+  const { readPrivateKey } = await import('../../io/signing-keys.js');
+  let passphrase: string | undefined;
+  if (flags.passphraseEnv) {
+    passphrase = terminal.env[flags.passphraseEnv];
+    if (passphrase === undefined)
+      throw new MlsecError('USAGE', `--passphrase-env: ${flags.passphraseEnv} is not set`);
+  }
+  return readPrivateKey(resolve(terminal.cwd, flags.key!), passphrase);
+}
+
+/** `SOURCE_DATE_EPOCH` for reproducible builds, else now. */
+function createdAt(env: NodeJS.ProcessEnv): string {
+  const epoch = env.SOURCE_DATE_EPOCH;
+  if (epoch !== undefined && /^\d+$/.test(epoch)) return new Date(Number(epoch) * 1000).toISOString();
+  return new Date().toISOString();
+}

@@ -1,0 +1,137 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { MlsecError } from '../core/errors.js';
+import type { ImageReference } from '../core/registry/reference.js';
+import type { Credential } from '../io/registry/auth.js';
+import { RegistryClient } from '../io/registry/client.js';
+import { dockerCredential } from '../io/registry/credentials.js';
+import type { Terminal } from './output.js';
+
+export interface RegistryFlags {
+  username?: string;
+  passwordStdin?: boolean;
+  plainHttp?: boolean;
+  insecure?: boolean;
+  caFile?: string;
+  cacheDir?: string;
+  concurrency: string;
+  format: string;
+  progress?: boolean;
+}
+
+/** Options push and pull share. */
+export function registryOptions(command: Command): Command {
+  return command
+    .option('-u, --username <name>', 'registry user name (with --password-stdin)')
+    .option('--password-stdin', 'read the password or token from standard input')
+    .option('--plain-http', 'talk HTTP, not HTTPS (local registries only)')
+    .option('--insecure', 'HTTPS without checking the certificate')
+    .option('--ca-file <pem>', 'trust this CA bundle for the registry')
+    .option('--cache-dir <dir>', 'blob cache (default ~/.cache/mlsec)')
+    .option('--concurrency <n>', 'blobs transferred at once', '3')
+    .option('-f, --format <format>', 'text or json', 'text')
+    .option('--progress', 'show progress even when standard error is not a terminal');
+}
+
+export function parseConcurrency(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 32) {
+    throw new MlsecError('USAGE', '--concurrency must be a whole number from 1 to 32');
+  }
+  return n;
+}
+
+export function parseFormat(value: string): 'text' | 'json' {
+  if (value === 'text' || value === 'json') return value;
+  throw new MlsecError('USAGE', `unknown --format ${JSON.stringify(value)} (expected text or json)`);
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}
+
+/** Flags first, then Docker's config and credential helpers, then anonymous. Never printed. */
+async function credentialFor(
+  host: string,
+  flags: RegistryFlags,
+  terminal: Terminal,
+): Promise<Credential | undefined> {
+  if (flags.passwordStdin) {
+    const secret = await readStdin();
+    if (!secret) throw new MlsecError('USAGE', '--password-stdin: nothing on standard input');
+    if (!flags.username) return { kind: 'registry-token', token: secret };
+    return { kind: 'basic', username: flags.username, password: secret };
+  }
+  if (flags.username) throw new MlsecError('USAGE', '--username needs --password-stdin');
+  return dockerCredential(host, terminal.env);
+}
+
+export async function makeClient(
+  ref: ImageReference,
+  flags: RegistryFlags,
+  terminal: Terminal,
+  extra: { chunkSize?: number } = {},
+): Promise<RegistryClient> {
+  if (flags.plainHttp && flags.insecure)
+    throw new MlsecError('USAGE', '--plain-http and --insecure exclude each other');
+  let ca: string | undefined;
+  if (flags.caFile) {
+    try {
+      ca = await readFile(resolve(terminal.cwd, flags.caFile), 'utf8');
+    } catch (error) {
+      throw new MlsecError(
+        'INPUT_NOT_FOUND',
+        `cannot read --ca-file ${flags.caFile}: ${(error as Error).message}`,
+      );
+    }
+  }
+  const credential = await credentialFor(ref.registry, flags, terminal);
+  return new RegistryClient({
+    registry: ref.registry,
+    repository: ref.repository,
+    ...(flags.plainHttp ? { plainHttp: true } : {}),
+    ...(flags.insecure ? { insecure: true } : {}),
+    ...(ca ? { ca } : {}),
+    ...(credential ? { credential } : {}),
+    ...(extra.chunkSize ? { chunkSize: extra.chunkSize } : {}),
+  });
+}
+
+/** One line per blob in flight, on a spinner: only for a person watching. */
+export async function blobProgress(terminal: Terminal, force: boolean, verb: string) {
+  if (!terminal.interactive && !force) return undefined;
+  const spinner = (await import('ora'))
+    .default({ stream: terminal.stderr, isEnabled: true, text: verb })
+    .start();
+  const active = new Map<string, string>();
+  let done = 0;
+  return {
+    update(name: string, bytes: number, size: number, finished: boolean) {
+      if (finished) {
+        active.delete(name);
+        done += 1;
+      } else {
+        const percent = size > 0 ? Math.floor((100 * bytes) / size) : 100;
+        active.set(name, `${name}: ${percent}% of ${formatBytes(size)}`);
+      }
+      spinner.text = [`${verb}: ${done} blob${done === 1 ? '' : 's'} done`, ...active.values()].join('\n  ');
+    },
+    stop: () => spinner.stop(),
+  };
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}

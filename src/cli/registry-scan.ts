@@ -1,0 +1,51 @@
+import { basename } from 'node:path';
+import { MlsecError } from '../core/errors.js';
+import type { FileReport, Severity } from '../core/findings.js';
+import { isSeverity, summarize } from '../core/findings.js';
+import { GlobalPolicy } from '../core/scan/policy/global-policy.js';
+import { scanArtifacts } from '../core/scan/scan-artifact.js';
+import { loadConfig } from '../io/config.js';
+import type { ModelFile } from '../io/model-files.js';
+import { toArtifacts, type WalkEntry } from '../io/walk.js';
+import type { Terminal } from './output.js';
+import { renderJson } from './render/json.js';
+
+/** The scan that gates push and pull: the same readers, policy and config as `mlsec scan`. */
+export async function scanModelFiles(
+  root: string,
+  files: readonly ModelFile[],
+  options: { config?: string; failOn?: string; terminal: Terminal },
+): Promise<{ reports: FileReport[]; failOn: Severity | 'never' }> {
+  const config = await loadConfig(options.config, options.terminal.cwd);
+  const failOn = options.failOn ?? config.scan.failOn ?? 'high';
+  if (failOn !== 'never' && !isSeverity(failOn)) {
+    throw new MlsecError('USAGE', `unknown --fail-on ${JSON.stringify(failOn)}`);
+  }
+  const policy = new GlobalPolicy({ allow: config.scan.allowGlobals, deny: config.scan.denyGlobals });
+  async function* entries(): AsyncIterable<WalkEntry> {
+    for (const file of files) {
+      // Paths relative to the model root: the report reads the same wherever the model lies.
+      const path = file.path === '.' ? basename(root) : file.path;
+      yield { kind: 'file', path, absolute: file.absolute, size: file.size };
+    }
+  }
+  const reports = await scanArtifacts(toArtifacts(entries()), { policy, concurrency: 4 });
+  reports.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { reports, failOn };
+}
+
+/** The scan report document, as `mlsec scan --format json` writes it. */
+export function scanReportJson(
+  reports: FileReport[],
+  failOn: Severity | 'never',
+  failed: boolean,
+  version: string,
+) {
+  return renderJson({
+    schemaVersion: 1,
+    tool: { name: 'mlsec', version },
+    failOn,
+    results: reports,
+    summary: { ...summarize(reports), failed },
+  });
+}
