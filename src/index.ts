@@ -89,6 +89,16 @@ export {
   scanArtifacts,
 } from './core/scan/scan-artifact.js';
 export { scanSource } from './core/scan/scan-source.js';
+export { type BundleMaterial, type OmsBundle, parseOmsBundle } from './core/sign/bundle.js';
+export { diffManifests, type ManifestDiff } from './core/sign/compare.js';
+export { inTotoPayloadType, pae, sigstoreBundleMediaType } from './core/sign/dsse.js';
+export type { VerifyFailureKind } from './core/sign/failure.js';
+export { keyAlgorithm, keyHint, publicKeyPem, type SigningCurve, signingCurves } from './core/sign/keys.js';
+export { buildCertificateBundle, buildKeyBundle, statementBytes } from './core/sign/sign-bundle.js';
+export { type IdentityPolicy, verifySigstoreBundle } from './core/sign/sigstore-verify.js';
+export { legacyPredicateType, parseSignedManifest, type SignedManifest } from './core/sign/statement.js';
+export { type VerifyModelInput, type VerifyReport, verifyModel } from './core/sign/verify-model.js';
+export { type Signer, type VerifyMaterial, verifyBundleSignature } from './core/sign/verify-signature.js';
 export {
   type ByteSource,
   bufferSource,
@@ -97,4 +107,8 @@ export {
   streamSource,
 } from './core/source.js';
 export { openFileArtifact } from './io/file-source.js';
+export { type HashJob, HashPool, type HashResult, hashFiles } from './io/hash-pool.js';
+export { listModelFiles, type ModelFile } from './io/model-files.js';
+export { type HashModelOptions, hashModel } from './io/model-manifest.js';
+export { type KeylessOptions, signKeyless } from './io/sigstore-signing.js';
 export { walkArtifacts } from './io/walk.js';
