@@ -426,3 +426,15 @@ describe.skipIf(!existsSync(vectors))('model_signing reference signatures (../sh
     expect(other.exitCode).toBe(1);
   });
 });
+
+describe('the shipped example', () => {
+  it('examples/trusted-model verifies with its public key', async () => {
+    const { exitCode, report } = await verifyJson([
+      join(root, 'examples', 'trusted-model'),
+      '--key',
+      join(root, 'examples', 'keys', 'trusted-model.pub'),
+    ]);
+    expect(report).toMatchObject({ ok: true, resources: 3, signer: { method: 'key' } });
+    expect(exitCode).toBe(0);
+  });
+});

@@ -1,3 +1,4 @@
+import { relative } from 'node:path';
 import type { Command } from 'commander';
 import { MlsecError } from '../../core/errors.js';
 import { buildOmsStatement, defaultShardSize } from '../../core/hash/manifest.js';
@@ -137,10 +138,11 @@ async function runSign(
     if (flags.trustedRoot) await checkFreshSignature(bundle, flags.trustedRoot);
   }
   await writeSignatureFile(target.signature, bundle);
+  const shown = relative(terminal.cwd, target.signature);
   const result = {
     schemaVersion: 1,
     tool: { name: 'mlsec', version },
-    signature: target.signature,
+    signature: shown.startsWith('..') ? target.signature : shown,
     method,
     modelDigest: statement.subject[0].digest.sha256,
     resources: predicate.resources.length,
@@ -148,7 +150,7 @@ async function runSign(
   terminal.stdout.write(
     flags.format === 'json'
       ? `${JSON.stringify(result, null, 2)}\n`
-      : `signed ${model}: ${result.resources} resources, model digest sha256:${result.modelDigest} (${method})\n  signature: ${target.signature}\n`,
+      : `signed ${model}: ${result.resources} resources, model digest sha256:${result.modelDigest} (${method})\n  signature: ${result.signature}\n`,
   );
   return 0;
 }
