@@ -12,11 +12,7 @@ export function integrityFindings(
   listName: string,
   displayPath: (name: string) => string,
 ): Map<string, Finding[]> {
-  const byPath = new Map<string, Finding[]>();
-  const add = (name: string, finding: Finding) => {
-    const path = displayPath(name);
-    byPath.set(path, [...(byPath.get(path) ?? []), finding]);
-  };
+  const { byPath, add } = findingsByPath(displayPath);
   for (const line of report.lines) {
     if (line.status === 'FAILED') {
       add(
@@ -45,11 +41,7 @@ export function signatureFindings(
   signatureName: string,
   displayPath: (name: string) => string,
 ): Map<string, Finding[]> {
-  const byPath = new Map<string, Finding[]>();
-  const add = (name: string, finding: Finding) => {
-    const path = displayPath(name);
-    byPath.set(path, [...(byPath.get(path) ?? []), finding]);
-  };
+  const { byPath, add } = findingsByPath(displayPath);
   for (const name of diff.modified) {
     add(
       name,
@@ -70,4 +62,13 @@ export function signatureFindings(
     add(name, makeFinding('unsignedFile', `not covered by ${signatureName}`, undefined));
   }
   return byPath;
+}
+
+function findingsByPath(displayPath: (name: string) => string) {
+  const byPath = new Map<string, Finding[]>();
+  const add = (name: string, finding: Finding) => {
+    const path = displayPath(name);
+    byPath.set(path, [...(byPath.get(path) ?? []), finding]);
+  };
+  return { byPath, add };
 }
