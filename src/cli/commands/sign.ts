@@ -2,7 +2,8 @@ import { relative } from 'node:path';
 import type { Command } from 'commander';
 import { MlsecError } from '../../core/errors.js';
 import { buildOmsStatement, defaultShardSize } from '../../core/hash/manifest.js';
-import { buildCertificateBundle, buildKeyBundle, statementBytes } from '../../core/sign/sign-bundle.js';
+import { statementBytes } from '../../core/sign/sign-bundle.js';
+import type { SignatureSpec } from '../../io/create-signature.js';
 import { collect } from '../flags.js';
 import type { Terminal } from '../output.js';
 
@@ -125,18 +126,15 @@ async function runSign(
   );
   const statement = buildOmsStatement(modelName(target.root), predicate);
   const payload = statementBytes(statement);
-  let bundle: Record<string, unknown>;
-  if (method === 'key') bundle = buildKeyBundle(payload, privateKey!);
-  else if (method === 'certificate') bundle = buildCertificateBundle(payload, privateKey!, chain);
-  else {
-    const { signKeyless } = await import('../../io/sigstore-signing.js');
-    bundle = await signKeyless(payload, {
-      identityToken: identityToken!,
-      fulcioURL: flags.fulcioUrl,
-      rekorURL: flags.rekorUrl,
-    });
-    if (flags.trustedRoot) await checkFreshSignature(bundle, flags.trustedRoot);
-  }
+  const { createSignature } = await import('../../io/create-signature.js');
+  const spec: SignatureSpec =
+    method === 'key'
+      ? { method, privateKey: privateKey! }
+      : method === 'certificate'
+        ? { method, privateKey: privateKey!, chain }
+        : { method, identityToken: identityToken!, fulcioURL: flags.fulcioUrl, rekorURL: flags.rekorUrl };
+  const bundle = await createSignature(payload, spec);
+  if (method === 'sigstore' && flags.trustedRoot) await checkFreshSignature(bundle, flags.trustedRoot);
   await writeSignatureFile(target.signature, bundle);
   const shown = relative(terminal.cwd, target.signature);
   const result = {
