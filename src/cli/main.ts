@@ -12,6 +12,8 @@ type Register = (program: Command, terminal: Terminal, version: string) => void;
 const commands: Record<string, () => Promise<Register>> = {
   scan: async () => (await import('./commands/scan.js')).registerScan,
   hash: async () => (await import('./commands/hash.js')).registerHash,
+  license: async () => (await import('./commands/license.js')).registerLicense,
+  bom: async () => (await import('./commands/bom.js')).registerBom,
   sign: async () => (await import('./commands/sign.js')).registerSign,
   verify: async () => (await import('./commands/verify.js')).registerVerify,
   keygen: async () => (await import('./commands/keygen.js')).registerKeygen,

@@ -13,6 +13,26 @@ export interface MlsecConfig {
     allowGlobals: string[];
     denyGlobals: string[];
   };
+  /** The licence policy; absent when the file has no `license:` section (no licence gating). */
+  license?: LicenseConfig;
+}
+
+export const licenseCategoryNames = [
+  'permissive',
+  'copyleft',
+  'non-commercial',
+  'research-only',
+  'use-restricted',
+  'unknown',
+] as const;
+
+/** `license:` as written; identifiers are resolved (and refused when unknown) by the licence policy. */
+export interface LicenseConfig {
+  require: boolean;
+  allow: string[];
+  deny: string[];
+  categories: Partial<Record<(typeof licenseCategoryNames)[number], 'allow' | 'deny' | 'review'>>;
+  exceptions: { path: string; license?: string; reason: string; expires: string }[];
 }
 
 export const configFileNames = ['.mlsec.yaml', '.mlsec.yml'];
@@ -68,7 +88,7 @@ export async function parseConfig(text: string, path: string): Promise<MlsecConf
     throw new MlsecError('CONFIG_INVALID', `${path}: ${message}`);
   };
   if (!isRecord(data)) return fail('expected a mapping at the top level');
-  checkKeys(data, ['scan'], '', fail);
+  checkKeys(data, ['scan', 'license'], '', fail);
   const config = emptyConfig();
   config.path = path;
   const scan = data.scan ?? {};
@@ -84,7 +104,60 @@ export async function parseConfig(text: string, path: string): Promise<MlsecConf
   config.scan.exclude = stringList(scan.exclude, 'scan.exclude', fail);
   config.scan.allowGlobals = globalList(scan['allow-globals'], 'scan.allow-globals', fail);
   config.scan.denyGlobals = globalList(scan['deny-globals'], 'scan.deny-globals', fail);
+  if (data.license !== undefined && data.license !== null)
+    config.license = licenseSection(data.license, fail);
   return config;
+}
+
+function licenseSection(value: unknown, fail: (m: string) => never): LicenseConfig {
+  if (!isRecord(value)) return fail('license: expected a mapping');
+  checkKeys(value, ['require', 'allow', 'deny', 'categories', 'exceptions'], 'license.', fail);
+  if (value.require !== undefined && typeof value.require !== 'boolean')
+    fail('license.require: expected true or false');
+  const categories: LicenseConfig['categories'] = {};
+  const rawCategories = value.categories ?? {};
+  if (!isRecord(rawCategories))
+    return fail('license.categories: expected a mapping of category to allow, deny or review');
+  checkKeys(rawCategories, [...licenseCategoryNames], 'license.categories.', fail);
+  for (const [name, rule] of Object.entries(rawCategories)) {
+    if (rule !== 'allow' && rule !== 'deny' && rule !== 'review')
+      fail(`license.categories.${name}: expected allow, deny or review`);
+    categories[name as keyof LicenseConfig['categories']] = rule as 'allow' | 'deny' | 'review';
+  }
+  const rawExceptions = value.exceptions ?? [];
+  if (!Array.isArray(rawExceptions)) return fail('license.exceptions: expected a list');
+  const exceptions = rawExceptions.map((item, index) => {
+    const where = `license.exceptions[${index}]`;
+    if (!isRecord(item)) return fail(`${where}: expected a mapping with path, reason and expires`);
+    checkKeys(item, ['path', 'license', 'reason', 'expires'], `${where}.`, fail);
+    const { path, license, reason } = item;
+    // YAML reads an unquoted 2027-01-31 as a timestamp when the schema allows; accept both.
+    const expires = item.expires instanceof Date ? item.expires.toISOString().slice(0, 10) : item.expires;
+    if (typeof path !== 'string' || path === '') fail(`${where}.path: expected a path or glob`);
+    if (typeof reason !== 'string' || reason.trim() === '')
+      fail(`${where}.reason: required (why the exception is granted)`);
+    if (
+      typeof expires !== 'string' ||
+      !/^\d{4}-\d{2}-\d{2}$/.test(expires) ||
+      Number.isNaN(Date.parse(expires))
+    )
+      fail(`${where}.expires: required, a date such as 2027-01-31`);
+    if (license !== undefined && typeof license !== 'string') fail(`${where}.license: expected a licence id`);
+    const exception: LicenseConfig['exceptions'][number] = {
+      path: path as string,
+      reason: (reason as string).trim(),
+      expires: expires as string,
+    };
+    if (license !== undefined) exception.license = license as string;
+    return exception;
+  });
+  return {
+    require: value.require === true,
+    allow: stringList(value.allow, 'license.allow', fail),
+    deny: stringList(value.deny, 'license.deny', fail),
+    categories,
+    exceptions,
+  };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

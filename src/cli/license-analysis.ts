@@ -1,0 +1,37 @@
+import { compareFindings } from '../core/findings.js';
+import { detectLicense, type LicenseReport } from '../core/license/detect.js';
+import { compileLicensePolicy, evaluateLicensePolicy } from '../core/license/policy.js';
+import { spdxReferenceTexts } from '../core/license/spdx-texts.js';
+import { LicenseTextMatcher } from '../core/license/text-match.js';
+import type { MlsecConfig } from '../io/config.js';
+import { collectLicenseUnits, type LicenseUnit } from '../io/license-sources.js';
+
+export interface LicenseAnalysis {
+  reports: LicenseReport[];
+  units: LicenseUnit[];
+  /** Whether a `license:` policy was evaluated. */
+  policy: boolean;
+}
+
+/** Detection over every model directory under `paths`, and the config's licence policy when it has one. */
+export async function analyzeLicenses(
+  paths: readonly string[],
+  options: { cwd: string; exclude: readonly string[]; config: MlsecConfig; now: Date },
+): Promise<LicenseAnalysis> {
+  const policy = options.config.license
+    ? compileLicensePolicy(options.config.license, options.config.path ?? '.mlsec.yaml')
+    : undefined;
+  const units = await collectLicenseUnits(paths, { cwd: options.cwd, exclude: options.exclude });
+  let matcher: LicenseTextMatcher | undefined;
+  const getMatcher = () => {
+    matcher ??= new LicenseTextMatcher(spdxReferenceTexts());
+    return matcher;
+  };
+  const reports = units.map((unit) => {
+    const report = detectLicense(unit.path, unit.sources, getMatcher);
+    if (policy) report.findings.push(...evaluateLicensePolicy(report, policy, options.now));
+    report.findings.sort((a, b) => compareFindings(a, b) || a.path.localeCompare(b.path));
+    return report;
+  });
+  return { reports, units, policy: policy !== undefined };
+}
