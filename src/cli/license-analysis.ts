@@ -1,4 +1,4 @@
-import { compareFindings } from '../core/findings.js';
+import { compareFindings, type FileReport } from '../core/findings.js';
 import { detectLicense, type LicenseReport } from '../core/license/detect.js';
 import { compileLicensePolicy, evaluateLicensePolicy } from '../core/license/policy.js';
 import { spdxReferenceTexts } from '../core/license/spdx-texts.js';
@@ -34,4 +34,21 @@ export async function analyzeLicenses(
     return report;
   });
   return { reports, units, policy: policy !== undefined };
+}
+
+/** Licence findings into scan reports: on the evidence file's report, or a `license` report of their own. */
+export async function mergeLicenseFindings(
+  reports: FileReport[],
+  paths: readonly string[],
+  options: { cwd: string; exclude: readonly string[]; config: MlsecConfig; now: Date },
+): Promise<void> {
+  const analysis = await analyzeLicenses(paths, options);
+  for (const { path, ...finding } of analysis.reports.flatMap((r) => r.findings)) {
+    let report = reports.find((r) => r.path === path);
+    if (!report) {
+      report = { path, format: 'license', size: 0, findings: [], bytesRead: 0, status: 'complete' };
+      reports.push(report);
+    }
+    report.findings = [...report.findings, finding].sort(compareFindings);
+  }
 }

@@ -108,6 +108,7 @@ export async function runScan(
   spinner?.stop();
 
   await mergeIntegrity(reports, integrity, terminal);
+  if (config.license) await mergeLicensePolicy(reports, paths, config, terminal, flags.exclude);
   const summary = summarize(reports);
   const failed =
     failOn !== 'never' && reports.some((r) => r.findings.some((f) => atLeast(f.severity, failOn)));
@@ -183,4 +184,21 @@ async function mergeIntegrity(
     if (report) report.findings = [...findings, ...report.findings].sort(compareFindings);
     else reports.push({ path, format: 'missing', size: 0, findings, bytesRead: 0, status: 'complete' });
   }
+}
+
+/** With a `license:` policy in the config, its findings join the report of their evidence file. */
+async function mergeLicensePolicy(
+  reports: FileReport[],
+  paths: string[],
+  config: Awaited<ReturnType<typeof loadConfig>>,
+  terminal: Terminal,
+  exclude: string[],
+): Promise<void> {
+  const { mergeLicenseFindings } = await import('../license-analysis.js');
+  await mergeLicenseFindings(reports, paths, {
+    cwd: terminal.cwd,
+    exclude: [...config.scan.exclude, ...exclude],
+    config,
+    now: new Date(),
+  });
 }

@@ -45,7 +45,9 @@ export function parseModelCard(text: string, truncated = false): CardParse {
   const error = document.errors[0];
   if (error) {
     const line = error.linePos?.[0].line;
-    const result: CardParse = { kind: 'malformed', message: error.message.split('\n')[0]! };
+    // The parser's own "at line N" counts from the front matter, not the file: the line is reported apart.
+    const message = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const result: CardParse = { kind: 'malformed', message };
     if (line !== undefined) result.line = line + 1;
     return result;
   }
