@@ -182,12 +182,14 @@ function countBytes(state: UnpackState, n: number, layerBudget: { left: number }
       `unpacked size is over ${state.limits.maxTotalBytes} bytes; refused`,
     );
   }
-  if (layerBudget.left < 0) {
-    throw new MlsecError(
-      'VERIFICATION_FAILED',
-      `layer ${layer.digest} expands past ${state.limits.maxExpansionRatio} times its size; refused as a decompression bomb`,
-    );
-  }
+  if (layerBudget.left < 0) throw bombError(layer, state.limits);
+}
+
+function bombError(layer: Descriptor, limits: UnpackLimits): MlsecError {
+  return new MlsecError(
+    'VERIFICATION_FAILED',
+    `layer ${layer.digest} expands past ${limits.maxExpansionRatio} times its size; refused as a decompression bomb`,
+  );
 }
 
 /** A verifying tap on the cached blob: the bytes are hashed again as they are copied out. */
@@ -261,9 +263,13 @@ async function untar(
 ): Promise<void> {
   const budget = { left: Math.max(layer.size * state.limits.maxExpansionRatio, 1 << 20) };
   const writes: Promise<void>[] = [];
+  // Entries still being written: an aborted parse never ends them, so they are destroyed instead.
+  const open = new Set<ReadEntry>();
   let failure: unknown;
   const parser = new Parser({
     strict: true,
+    // tar measures gzip, brotli and zstd expansion as it inflates, before any entry is written.
+    maxDecompressionRatio: state.limits.maxExpansionRatio,
     onReadEntry: (entry: ReadEntry) => {
       const fail = (error: unknown) => {
         failure ??= error;
@@ -302,10 +308,12 @@ async function untar(
           }
         },
       });
+      open.add(entry);
       writes.push(
         mkdir(dirname(destination), { recursive: true })
           .then(() => pipeline(entry, counter, createWriteStream(destination, { flags: 'wx' })))
-          .catch((error) => fail(error)),
+          .catch((error) => fail(error))
+          .finally(() => open.delete(entry)),
       );
     },
   });
@@ -321,9 +329,16 @@ async function untar(
   } catch (error) {
     failure ??= error;
   }
+  if (failure) {
+    for (const entry of open) {
+      entry.on('error', () => {}); // its pipeline may not be listening yet
+      entry.destroy(new Error('unpacking stopped'));
+    }
+  }
   await Promise.allSettled(writes);
   if (failure) {
     if (failure instanceof MlsecError) throw failure;
+    if (/decompression ratio exceeded/.test((failure as Error).message)) throw bombError(layer, state.limits);
     throw new MlsecError(
       'VERIFICATION_FAILED',
       `layer ${layer.digest}: cannot unpack: ${(failure as Error).message}`,

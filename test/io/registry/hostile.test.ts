@@ -1,0 +1,262 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { MlsecError } from '../../../src/core/errors.js';
+import { BlobCache } from '../../../src/io/registry/blob-cache.js';
+import { RegistryClient } from '../../../src/io/registry/client.js';
+import { pullModel } from '../../../src/io/registry/pull-model.js';
+import { tempDir } from '../../helpers/cli.js';
+import { artifact, digestOf, fakeServer, type Handler, rawTar, serveArtifact } from './fake-registry.js';
+
+const raw = 'application/vnd.cncf.model.weight.v1.raw';
+const tarType = 'application/vnd.cncf.model.code.v1.tar';
+const named = (path: string) => ({ 'org.opencontainers.image.title': path });
+
+async function pull(handler: Handler, options: { credential?: { username: string; password: string } } = {}) {
+  const dir = await tempDir();
+  const server = await fakeServer(handler);
+  const client = new RegistryClient({
+    registry: server.host,
+    repository: 'm/x',
+    plainHttp: true,
+    retry: { retries: 2, baseDelayMs: 1 },
+    ...(options.credential ? { credential: { kind: 'basic', ...options.credential } } : {}),
+  });
+  const cache = await BlobCache.open(join(dir, 'cache'));
+  const target = join(dir, 'work', 'model');
+  const run = pullModel({ client, cache, reference: 'v1', target, concurrency: 2 }).finally(() =>
+    client.close(),
+  );
+  return { run, dir, target, cache, server };
+}
+
+/** The pull fails with `message`, and nothing is left in (or beside) the target directory. */
+async function refused(setup: Awaited<ReturnType<typeof pull>>, message: string | RegExp) {
+  const error = await setup.run.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(MlsecError);
+  if (typeof message === 'string') expect((error as Error).message).toBe(message);
+  else expect((error as Error).message).toMatch(message);
+  await expect(stat(setup.target)).rejects.toThrow(/ENOENT/);
+  expect(await readdir(join(setup.dir, 'work')).catch(() => [])).toEqual([]);
+  return error as MlsecError;
+}
+
+describe('pull against a hostile registry', () => {
+  it('pulls a well-formed artifact (control)', async () => {
+    const art = artifact([
+      { mediaType: raw, bytes: Buffer.from('weights'), annotations: named('w.bin') },
+      {
+        mediaType: tarType,
+        bytes: rawTar([
+          { path: 'src/', type: 'Directory' },
+          { path: 'src/a.py', body: Buffer.from('x=1\n') },
+        ]),
+      },
+    ]);
+    const setup = await pull(serveArtifact(art));
+    const result = await setup.run;
+    expect(result.files).toEqual([
+      { path: 'w.bin', size: 7 },
+      { path: 'src/a.py', size: 4 },
+    ]);
+    expect(result.digest).toBe(digestOf(art.manifest));
+    expect((await readdir(setup.target)).sort()).toEqual(['src', 'w.bin']);
+  });
+
+  it('refuses a blob whose bytes do not match its digest, and caches nothing', async () => {
+    const good = Buffer.from('the real weights');
+    const art = artifact([
+      {
+        mediaType: raw,
+        bytes: Buffer.from('evil weights!!!!'),
+        annotations: named('w.bin'),
+        claim: { digest: digestOf(good) },
+      },
+    ]);
+    const setup = await pull(serveArtifact(art));
+    const error = await refused(
+      setup,
+      new RegExp(`^blob ${digestOf(good)} has the wrong digest sha256:[0-9a-f]{64}$`),
+    );
+    expect(error.exitCode).toBe(1);
+    expect(await setup.cache.has(digestOf(good), good.length)).toBe(false);
+  });
+
+  it('refuses a truncated blob', async () => {
+    const bytes = Buffer.alloc(1000, 1);
+    const art = artifact([{ mediaType: raw, bytes, annotations: named('w.bin') }]);
+    const setup = await pull(
+      serveArtifact(art, (_req, res, url) => {
+        if (!url.pathname.endsWith(digestOf(bytes))) return false;
+        res.end(bytes.subarray(0, 600)); // no Content-Length: a clean end after 600 bytes
+        return true;
+      }),
+    );
+    await refused(setup, `blob ${digestOf(bytes)} is truncated: 600 of 1000 bytes`);
+  });
+
+  it('refuses a blob longer than its descriptor without reading the rest', async () => {
+    const bytes = Buffer.alloc(1000, 1);
+    const art = artifact([{ mediaType: raw, bytes, annotations: named('w.bin'), claim: { size: 10 } }]);
+    const setup = await pull(serveArtifact(art));
+    await refused(setup, `blob ${digestOf(bytes)} is longer than the 10 bytes its manifest says`);
+  });
+
+  it('refuses ../ paths in a tar layer and in a file name', async () => {
+    const tar = rawTar([{ path: '../evil.txt', body: Buffer.from('owned') }]);
+    const setup = await pull(serveArtifact(artifact([{ mediaType: tarType, bytes: tar }])));
+    await refused(setup, `layer ${digestOf(tar)}: tar entry "../evil.txt": ".." in path`);
+    await expect(stat(join(setup.dir, 'work', 'evil.txt'))).rejects.toThrow(/ENOENT/);
+
+    const bytes = Buffer.from('owned');
+    const file = await pull(
+      serveArtifact(artifact([{ mediaType: raw, bytes, annotations: named('a/../../evil.txt') }])),
+    );
+    await refused(file, `layer ${digestOf(bytes)} names file "a/../../evil.txt": ".." in path`);
+  });
+
+  it('refuses absolute paths, absolute and escaping symlinks, hard links and devices', async () => {
+    const cases: [Parameters<typeof rawTar>[0][number], string][] = [
+      [{ path: '/etc/cron.d/x', body: Buffer.from('x') }, 'tar entry "/etc/cron.d/x": absolute path'],
+      [
+        { path: 'link', type: 'SymbolicLink', linkpath: '/etc/passwd' },
+        'tar entry "link": symbolic link to "/etc/passwd" escapes the directory',
+      ],
+      [
+        { path: 'a/link', type: 'SymbolicLink', linkpath: '../../x' },
+        'tar entry "a/link": symbolic link to "../../x" escapes the directory',
+      ],
+      [
+        { path: 'hard', type: 'Link', linkpath: 'weights.bin' },
+        'tar entry "hard": hard link to "weights.bin" refused (pull writes regular files only)',
+      ],
+      [{ path: 'dev', type: 'CharacterDevice' }, 'tar entry "dev": not a regular file or directory'],
+    ];
+    for (const [member, message] of cases) {
+      const tar = rawTar([{ path: 'ok.txt', body: Buffer.from('fine') }, member]);
+      const setup = await pull(serveArtifact(artifact([{ mediaType: tarType, bytes: tar }])));
+      await refused(setup, `layer ${digestOf(tar)}: ${message}`);
+    }
+  });
+
+  it('refuses a gzip layer that expands like a bomb', async () => {
+    const tar = rawTar([{ path: 'zeros.bin', body: Buffer.alloc(20 << 20) }]);
+    const bomb = gzipSync(tar, { level: 9 });
+    const setup = await pull(
+      serveArtifact(artifact([{ mediaType: 'application/vnd.cncf.model.dataset.v1.tar+gzip', bytes: bomb }])),
+    );
+    await refused(
+      setup,
+      `layer ${digestOf(bomb)} expands past 200 times its size; refused as a decompression bomb`,
+    );
+  });
+
+  it('refuses a 100 MB manifest, declared or streamed, without buffering it', async () => {
+    const declared = await pull((_req, res, url) => {
+      if (!url.pathname.includes('/manifests/')) return false;
+      res.writeHead(200, {
+        'content-length': String(100 << 20),
+        'content-type': 'application/vnd.oci.image.manifest.v1+json',
+      });
+      res.write(Buffer.alloc(1 << 16, 32));
+      return true;
+    });
+    await refused(declared, 'manifest v1 is 104857600 bytes, over the limit of 4194304');
+
+    const streamed = await pull((_req, res, url) => {
+      if (!url.pathname.includes('/manifests/')) return false;
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+      let sent = 0;
+      const more = () => {
+        while (sent < 100 << 20 && !res.destroyed) {
+          sent += 1 << 16;
+          if (!res.write(Buffer.alloc(1 << 16, 32))) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      more();
+      return true;
+    });
+    await refused(streamed, 'manifest v1 is over the limit of 4194304 bytes');
+  });
+
+  it('answers a challenge once: a registry that keeps saying 401 is a refusal, not a loop', async () => {
+    let host = '';
+    const setup = await pull((_req, res, url) => {
+      if (url.pathname === '/token') {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ token: 'abc', expires_in: 300 }));
+        return true;
+      }
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${host}/token",service="fake"` });
+      res.end();
+      return true;
+    });
+    host = setup.server.host;
+    const error = await refused(setup, `${host} refused anonymous access for m/x (HTTP 401)`);
+    expect(error.exitCode).toBe(2);
+    expect(setup.server.requests.map((r) => [r.path, r.authorization])).toEqual([
+      ['/v2/m/x/manifests/v1', undefined],
+      ['/token', undefined],
+      ['/v2/m/x/manifests/v1', 'Bearer abc'],
+    ]);
+  });
+
+  it('follows a blob redirect to another host without sending it the credentials', async () => {
+    const bytes = Buffer.from('weights from a CDN');
+    const art = artifact([{ mediaType: raw, bytes, annotations: named('w.bin') }]);
+    const cdn = await fakeServer((_req, res) => {
+      res.end(bytes);
+      return true;
+    });
+    const auth = `Basic ${Buffer.from('me:secret').toString('base64')}`;
+    const setup = await pull(
+      serveArtifact(art, (req, res, url) => {
+        if (req.headers.authorization !== auth) {
+          res.writeHead(401, { 'www-authenticate': 'Basic realm="fake"' });
+          res.end();
+          return true;
+        }
+        if (url.pathname.endsWith(digestOf(bytes))) {
+          res.writeHead(307, { location: `http://${cdn.host}/storage/blob?sig=1` });
+          res.end();
+          return true;
+        }
+        return false;
+      }),
+      { credential: { username: 'me', password: 'secret' } },
+    );
+    const result = await setup.run;
+    expect(result.files).toEqual([{ path: 'w.bin', size: bytes.length }]);
+    expect(cdn.requests).toEqual([{ method: 'GET', path: '/storage/blob', authorization: undefined }]);
+    expect(setup.server.requests.filter((r) => r.authorization === auth).length).toBeGreaterThan(0);
+  });
+
+  it('retries 503s with backoff and then succeeds', async () => {
+    const art = artifact([{ mediaType: raw, bytes: Buffer.from('w'), annotations: named('w.bin') }]);
+    let failures = 2;
+    const setup = await pull(
+      serveArtifact(art, (_req, res, url) => {
+        if (!url.pathname.includes('/manifests/') || failures === 0) return false;
+        failures -= 1;
+        res.writeHead(503, { 'retry-after': '0' });
+        res.end();
+        return true;
+      }),
+    );
+    expect((await setup.run).files).toEqual([{ path: 'w.bin', size: 1 }]);
+    expect(setup.server.requests.filter((r) => r.path === '/v2/m/x/manifests/v1')).toHaveLength(3);
+  });
+
+  it('refuses two layers that write the same file', async () => {
+    const art = artifact([
+      { mediaType: raw, bytes: Buffer.from('one'), annotations: named('w.bin') },
+      { mediaType: raw, bytes: Buffer.from('two'), annotations: named('./w.bin') },
+    ]);
+    await refused(await pull(serveArtifact(art)), 'w.bin appears twice in the artifact; refused');
+  });
+});
