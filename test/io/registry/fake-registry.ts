@@ -10,7 +10,7 @@ export interface SeenRequest {
   authorization: string | undefined;
 }
 
-export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | undefined | void;
+export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
 
 /** An HTTP server on 127.0.0.1 that answers with `handler`, or 404; closed when the test ends. */
 export async function fakeServer(handler: Handler) {
