@@ -126,6 +126,7 @@ export function detectLicense(
       );
     }
   }
+  report.detections.sort((a, b) => sourceRank(a) - sourceRank(b));
   conclude(report, finding);
   return report;
 
