@@ -1,4 +1,6 @@
 // The library surface: everything the CLI does is available to other tools from here.
+
+export { buildCycloneDxBom } from './core/bom/cyclonedx.js';
 export { ExitCode, MlsecError, type MlsecErrorCode } from './core/errors.js';
 export {
   type FileReport,
@@ -71,6 +73,31 @@ export {
   type ParsedChecksumLine,
   parseChecksumFile,
 } from './core/hash/sha256sum-format.js';
+export {
+  type MetadataLicense,
+  metadataReaders,
+  readGgufLicense,
+  readOnnxLicense,
+  readSafetensorsLicense,
+} from './core/license/artifact-metadata.js';
+export { type ModelCard, parseModelCard } from './core/license/card.js';
+export { categoryOf, hubLicense, type LicenseCategory, licenseCategories } from './core/license/catalog.js';
+export {
+  detectLicense,
+  type LicenseDetection,
+  type LicenseFinding,
+  type LicenseReport,
+  type LicenseSource,
+} from './core/license/detect.js';
+export { normalizeDeclared, parseExpression } from './core/license/expression.js';
+export {
+  compileLicensePolicy,
+  evaluateLicensePolicy,
+  type LicensePolicy,
+  type LicensePolicyConfig,
+} from './core/license/policy.js';
+export { spdxReferenceTexts } from './core/license/spdx-texts.js';
+export { LicenseTextMatcher, normalizeLicenseText, type TextMatch } from './core/license/text-match.js';
 export type { ReaderResult, ScanContext } from './core/scan/context.js';
 export type { FormatReader } from './core/scan/format-reader.js';
 export { formatReaders } from './core/scan/formats/index.js';
