@@ -1,7 +1,7 @@
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { MlsecError } from '../core/errors.js';
 import type { FileReport, Severity } from '../core/findings.js';
-import { isSeverity, summarize } from '../core/findings.js';
+import { compareFindings, isSeverity, summarize } from '../core/findings.js';
 import { GlobalPolicy } from '../core/scan/policy/global-policy.js';
 import { scanArtifacts } from '../core/scan/scan-artifact.js';
 import { loadConfig } from '../io/config.js';
@@ -10,12 +10,15 @@ import { toArtifacts, type WalkEntry } from '../io/walk.js';
 import type { Terminal } from './output.js';
 import { renderJson } from './render/json.js';
 
-/** The scan that gates push and pull: the same readers, policy and config as `mlsec scan`. */
+/**
+ * The scan that gates push and pull: the same readers, policy and config as `mlsec scan`, plus the
+ * licence policy of the config's `license:` section (a denied licence is a blocking finding).
+ */
 export async function scanModelFiles(
   root: string,
   files: readonly ModelFile[],
   options: { config?: string; failOn?: string; terminal: Terminal },
-): Promise<{ reports: FileReport[]; failOn: Severity | 'never' }> {
+): Promise<{ reports: FileReport[]; failOn: Severity | 'never'; licenses: string[] }> {
   const config = await loadConfig(options.config, options.terminal.cwd);
   const failOn = options.failOn ?? config.scan.failOn ?? 'high';
   if (failOn !== 'never' && !isSeverity(failOn)) {
@@ -30,8 +33,26 @@ export async function scanModelFiles(
     }
   }
   const reports = await scanArtifacts(toArtifacts(entries()), { policy, concurrency: 4 });
+  // Licence detection always (the manifest records what it finds); the policy only when configured.
+  const single = files.length === 1 && files[0]!.path === '.';
+  const { analyzeLicenses } = await import('./license-analysis.js');
+  const analysis = await analyzeLicenses([single ? basename(root) : '.'], {
+    cwd: single ? dirname(root) : root,
+    exclude: [],
+    config,
+    now: new Date(),
+  });
+  for (const { path, ...finding } of analysis.reports.flatMap((r) => r.findings)) {
+    let report = reports.find((r) => r.path === path);
+    if (!report) {
+      report = { path, format: 'license', size: 0, findings: [], bytesRead: 0, status: 'complete' };
+      reports.push(report);
+    }
+    report.findings = [...report.findings, finding].sort(compareFindings);
+  }
+  const licenses = [...new Set(analysis.reports.flatMap((r) => (r.concluded ? [r.concluded] : [])))];
   reports.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { reports, failOn };
+  return { reports, failOn, licenses };
 }
 
 /** The scan report document, as `mlsec scan --format json` writes it. */

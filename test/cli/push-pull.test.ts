@@ -160,7 +160,13 @@ describeWithRegistry('mlsec push and pull (real registry, no auth)', registries.
       size: pushed.size,
     });
     const report = await getJson(host, `/v2/${repo}/blobs/${referrer.body.layers[0].digest}`);
-    expect(report.body.summary).toMatchObject({ files: 7, findings: 1, failed: false });
+    expect(report.body.summary).toMatchObject({ files: 7, findings: 2, failed: false });
+    expect(
+      report.body.results.flatMap((r: Json) => r.findings.map((f: Json) => [r.path, f.rule, f.severity])),
+    ).toEqual([
+      ['LICENSE', 'MLSEC-LICENSE-004', 'medium'],
+      ['empty.txt', 'MLSEC-FILE-004', 'info'],
+    ]);
   });
 
   it('refuses to push a malicious pickle and uploads nothing; --no-gate pushes it; pull then refuses it', async () => {
@@ -202,6 +208,35 @@ describeWithRegistry('mlsec push and pull (real registry, no auth)', registries.
     expect(await readFile(join(dir, 'out', 'extra.pkl'))).toEqual(
       await readFile(fixture('malicious', 'builtins-eval.pkl')),
     );
+  });
+
+  it('records the detected licence, and refuses a licence the policy denies without uploading', async () => {
+    const dir = await tempDir();
+    await model(dir);
+    await writeFile(join(dir, 'model', 'README.md'), '---\nlicense: cc-by-nc-4.0\n---\n# tiny\n');
+    const allowed = uniqueRepo('licence');
+    expect(
+      (await mlsec(['push', 'model', `${host}/${allowed}:v1`, ...common(dir)], { cwd: dir })).exitCode,
+    ).toBe(0);
+    const manifest = await getJson(host, `/v2/${allowed}/manifests/v1`);
+    expect(manifest.body.annotations['org.opencontainers.image.licenses']).toBe('CC-BY-NC-4.0');
+
+    await writeFile(join(dir, '.mlsec.yaml'), 'license:\n  deny: [cc-by-nc-4.0]\n');
+    const denied = uniqueRepo('licence');
+    const refused = await mlsec(
+      ['push', 'model', `${host}/${denied}:v1`, '--plain-http', '--cache-dir', 'c'],
+      {
+        cwd: dir,
+      },
+    );
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toBe(
+      'mlsec: push refused by the scan gate: 1 finding at high or above (first: README.md: MLSEC-LICENSE-001 high) (--no-gate overrides)',
+    );
+    expect(refused.stdout).toContain(
+      'MLSEC-LICENSE-001  CC-BY-NC-4.0 (non-commercial) is denied: on the deny list',
+    );
+    expect((await fetch(`http://${host}/v2/${denied}/tags/list`)).status).toBe(404);
   });
 
   it('uploads in chunks when a blob is larger than --chunk-size', async () => {

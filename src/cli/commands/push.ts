@@ -52,7 +52,12 @@ export function registerPush(program: Command, terminal: Terminal, version: stri
     .option('--no-gate', 'push even when the scan finds something blocking')
     .option('--fail-on <severity>', 'findings at this severity block the push (default: config, else high)')
     .option('--config <file>', 'configuration file (default: .mlsec.yaml here or up to the git root)')
-    .option('--license <spdx>', "the model's licence, recorded in the manifest (repeatable)", collect, [])
+    .option(
+      '--license <spdx>',
+      "the model's licence for the manifest (repeatable; default: what licence detection finds)",
+      collect,
+      [],
+    )
     .option('--no-report', 'do not attach the scan report as a referrer')
     .option(
       '--mount-from <repository>',
@@ -96,12 +101,14 @@ async function runPush(
   // The gate runs before any connection: a refused model sends nothing anywhere.
   const gates: GateResult[] = [];
   let report: string | undefined;
+  let detectedLicenses: string[] = [];
   if (flags.gate || flags.report) {
-    const { reports, failOn } = await scanModelFiles(root, files, {
+    const { reports, failOn, licenses } = await scanModelFiles(root, files, {
       terminal,
       ...(flags.config ? { config: flags.config } : {}),
       ...(flags.failOn ? { failOn: flags.failOn } : {}),
     });
+    detectedLicenses = licenses;
     const scan = scanGate(reports, failOn);
     report = scanReportJson(reports, failOn, scan.blocked, version);
     if (flags.gate) gates.push(scan);
@@ -161,7 +168,11 @@ async function runPush(
     name: single ? basename(root) : modelName(root),
     modelDigest: `sha256:${statement.subject[0].digest.sha256}`,
     created: createdAt(terminal.env),
-    ...(flags.license.length > 0 ? { licenses: flags.license } : {}),
+    ...(flags.license.length > 0
+      ? { licenses: flags.license }
+      : detectedLicenses.length > 0
+        ? { licenses: detectedLicenses }
+        : {}),
     ...(await gitProvenance(single ? resolve(root, '..') : root)),
   };
 
