@@ -128,6 +128,7 @@ export function detectLicense(
   }
   report.detections.sort((a, b) => sourceRank(a) - sourceRank(b));
   conclude(report, finding);
+  if (report.card) checkBaseModels(report, report.card, finding);
   return report;
 
   function add(detection: LicenseDetection) {
@@ -226,4 +227,37 @@ function sourceRank(detection: LicenseDetection): number {
 
 function unique<T>(values: T[]): T[] {
   return [...new Set(values)];
+}
+
+/** Base models whose licence passes to derivatives, by their official Hub repositories. */
+const baseModelLicenses: [RegExp, string][] = [
+  [/^meta-llama\/.*llama-?3\.1/i, 'llama3.1'],
+  [/^meta-llama\/.*llama-?3\.2/i, 'llama3.2'],
+  [/^meta-llama\/.*llama-?3\.3/i, 'llama3.3'],
+  [/^meta-llama\/.*llama-?4/i, 'llama4'],
+  [/^meta-llama\/.*llama-?3/i, 'llama3'],
+  [/^meta-llama\/.*llama-?2/i, 'llama2'],
+  [/^google\/[\w-]*gemma/i, 'gemma'],
+];
+
+function checkBaseModels(
+  report: LicenseReport,
+  card: ModelCard,
+  finding: (rule: RuleKey, file: string, message: string) => void,
+) {
+  const declared = new Set(report.detections.flatMap((d) => d.ids));
+  const cardFile = report.detections.find((d) => d.source === 'card')?.file ?? report.path;
+  for (const base of card.baseModels) {
+    const hubId = baseModelLicenses.find(([pattern]) => pattern.test(base))?.[1];
+    const inherited = hubId ? normalizeDeclared(hubId)?.expression : undefined;
+    if (!inherited || declared.has(inherited)) continue;
+    const says = report.concluded
+      ? `the model declares ${report.concluded}`
+      : 'the model declares no licence';
+    finding(
+      'licenseInherited',
+      cardFile,
+      `base model ${base} is under ${inherited}, whose terms bind derivatives; ${says}`,
+    );
+  }
 }

@@ -283,6 +283,13 @@ export const rules = {
     summary: 'Licence policy violation covered by an exception',
     help: 'An exception in `license.exceptions` covers this path until its expiry date; the reason is recorded for audits.',
   },
+  licenseInherited: {
+    id: 'MLSEC-LICENSE-010',
+    name: 'license-base-model-terms',
+    severity: 'medium',
+    summary: 'Model derives from a base model whose licence binds derivatives, and does not declare it',
+    help: 'The card names a base_model (Llama, Gemma) whose licence applies to fine-tunes, merges and quantizations, but declares another licence. The base model terms still apply; check both.',
+  },
 } as const satisfies Record<string, RuleInfo>;
 
 export type RuleKey = keyof typeof rules;

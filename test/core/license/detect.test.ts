@@ -151,6 +151,33 @@ describe('licence detection', () => {
     expect(detect([notice]).detections).toEqual([]);
   });
 
+  it('a fine-tune of Llama 3.1 relicensed Apache-2.0 still carries the Llama terms', () => {
+    const source = (license: string): LicenseSource => ({
+      kind: 'card',
+      file: 'm/README.md',
+      text: `---\nlicense: ${license}\nbase_model:\n- meta-llama/Llama-3.1-8B-Instruct\n- google/gemma-2-9b\n- someone/llama-3-remix\n---\n`,
+      truncated: false,
+    });
+    expect(detect([source('apache-2.0')]).findings).toEqual([
+      {
+        rule: 'MLSEC-LICENSE-010',
+        severity: 'medium',
+        message:
+          'base model meta-llama/Llama-3.1-8B-Instruct is under LicenseRef-hf-llama3.1, whose terms bind derivatives; the model declares Apache-2.0',
+        path: 'm/README.md',
+      },
+      {
+        rule: 'MLSEC-LICENSE-010',
+        severity: 'medium',
+        message:
+          'base model google/gemma-2-9b is under LicenseRef-hf-gemma, whose terms bind derivatives; the model declares Apache-2.0',
+        path: 'm/README.md',
+      },
+    ]);
+    expect(detect([source('LicenseRef-hf-llama3.1 AND LicenseRef-hf-gemma')]).findings).toEqual([]);
+    expect(detect([card('llama31.md')]).findings).toEqual([]);
+  });
+
   it('GGUF metadata with a Hub id, and damaged metadata', () => {
     const report = detect([
       {
