@@ -90,6 +90,7 @@ const ggufFixedSizes: Record<number, number> = {
   12: 8,
 };
 const ggufString = 8;
+const maxGgufValues = 16_000_000;
 const ggufArray = 9;
 
 /** GGUF: the `general.license*` keys of the key-value header (spec: an SPDX expression, a name, a link). */
@@ -107,16 +108,20 @@ export const readGgufLicense: MetadataReader = async (random) => {
       if (length > maxStringBytes) throw new RangeError('string longer than 1 MiB');
       return new TextDecoder().decode(await cursor.bytes(length));
     };
-    const skipValue = async (type: number): Promise<void> => {
+    // Real vocabularies hold a few hundred thousand strings; nesting is one level deep.
+    let budget = maxGgufValues;
+    const skipValue = async (type: number, depth = 0): Promise<void> => {
+      if (--budget < 0) throw new RangeError(`more than ${maxGgufValues} values`);
       const size = ggufFixedSizes[type];
       if (size !== undefined) return cursor.skip(size);
       if (type === ggufString) return cursor.skip(await cursor.u64());
       if (type !== ggufArray) throw new RangeError(`unknown value type ${type}`);
+      if (depth >= 4) throw new RangeError('arrays nested too deep');
       const itemType = await cursor.u32();
       const items = await cursor.u64();
       const itemSize = ggufFixedSizes[itemType];
       if (itemSize !== undefined) return cursor.skip(items * itemSize);
-      for (let i = 0; i < items; i++) await skipValue(itemType);
+      for (let i = 0; i < items; i++) await skipValue(itemType, depth + 1);
     };
     for (let i = 0; i < count; i++) {
       const key = await text();

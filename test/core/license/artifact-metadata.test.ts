@@ -56,6 +56,28 @@ describe('licence metadata inside model files', () => {
     expect(await readGgufLicense(bufferAccess(new TextEncoder().encode('not gguf at all')))).toBeUndefined();
   });
 
+  it('GGUF arrays nested without end are refused, not followed', async () => {
+    const header = [
+      ...new TextEncoder().encode('GGUF'),
+      3,
+      0,
+      0,
+      0,
+      ...new Array(8).fill(0),
+      1,
+      ...new Array(7).fill(0),
+    ];
+    const key = [1, 0, 0, 0, 0, 0, 0, 0, 0x6b];
+    // Value type array; then, 200 times: an array of arrays with 1 item.
+    const nested = Array.from({ length: 200 }, () => [9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]).flat();
+    const bytes = new Uint8Array([...header, ...key, 9, 0, 0, 0, ...nested]);
+    expect(await readGgufLicense(bufferAccess(bytes))).toEqual({
+      format: 'gguf',
+      fields: [],
+      problem: 'key-value header is damaged: arrays nested too deep',
+    });
+  });
+
   it('ONNX metadata_props, with the graph skipped by length', async () => {
     expect(await readOnnxLicense(artifact('licensed.onnx'))).toEqual({
       format: 'onnx',
