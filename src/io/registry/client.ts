@@ -1,6 +1,8 @@
-import { createReadStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 import { MlsecError } from '../../core/errors.js';
 import { createDigester, digestBytes } from '../../core/hash/digest.js';
@@ -331,25 +333,26 @@ export class RegistryClient {
     );
     if (response.status !== 200) return this.#fail(response, `blob ${descriptor.digest}`);
     const digester = createDigester('sha256');
-    const file = await open(partial, 'w');
     let received = 0;
-    try {
-      for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+    const check = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
         received += chunk.length;
         if (received > descriptor.size) {
-          response.body.destroy();
-          throw new MlsecError(
-            'VERIFICATION_FAILED',
-            `blob ${descriptor.digest} is longer than the ${descriptor.size} bytes its manifest says`,
+          done(
+            new MlsecError(
+              'VERIFICATION_FAILED',
+              `blob ${descriptor.digest} is longer than the ${descriptor.size} bytes its manifest says`,
+            ),
           );
+          return;
         }
         digester.update(chunk);
-        await file.write(chunk);
         onProgress?.(received);
-      }
-    } finally {
-      await file.close();
-    }
+        done(null, chunk);
+      },
+    });
+    // A write stream batches the many small network chunks into few writes (writev).
+    await pipeline(response.body, check, createWriteStream(partial, { highWaterMark: 4 << 20 }));
     if (received < descriptor.size) {
       throw new MlsecError(
         'VERIFICATION_FAILED',

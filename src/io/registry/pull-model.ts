@@ -1,5 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -75,6 +75,8 @@ export async function pullModel(input: PullModelInput): Promise<PullModelResult>
   const manifest = parseImageManifest(fetched.bytes, `${input.client.repository}@${fetched.digest}`);
   const blobs = [manifest.config, ...manifest.layers];
   let downloaded = 0;
+  // Verified while streaming moments ago: copied without hashing again.
+  const fresh = new Set<string>();
   await mapLimit(blobs, input.concurrency, async (blob) => {
     if (await input.cache.has(blob.digest, blob.size)) {
       input.onBlob?.({ digest: blob.digest, size: blob.size, bytes: blob.size, cached: true, done: true });
@@ -84,6 +86,7 @@ export async function pullModel(input: PullModelInput): Promise<PullModelResult>
       input.onBlob?.({ digest: blob.digest, size: blob.size, bytes }),
     );
     downloaded += 1;
+    fresh.add(blob.digest);
     input.onBlob?.({ digest: blob.digest, size: blob.size, bytes: blob.size, done: true });
   });
 
@@ -95,7 +98,8 @@ export async function pullModel(input: PullModelInput): Promise<PullModelResult>
     for (const layer of manifest.layers) {
       const action: LayerAction = layerAction(layer);
       if (action.action === 'skip') skipped.push({ digest: layer.digest, reason: action.reason });
-      else if (action.action === 'file') await placeFile(input.cache, layer, action.path, staging, state);
+      else if (action.action === 'file')
+        await placeFile(input.cache, layer, action.path, staging, state, fresh.has(layer.digest));
       else await untar(input.cache, layer, staging, state);
     }
     const pulled = { digest: fetched.digest, manifest };
@@ -215,6 +219,7 @@ async function placeFile(
   name: string,
   staging: string,
   state: UnpackState,
+  verified: boolean,
 ): Promise<void> {
   const checked = safeRelativePath(name);
   if ('problem' in checked) {
@@ -227,6 +232,15 @@ async function placeFile(
   countBytes(state, layer.size, { left: layer.size }, layer);
   const destination = join(staging, checked.path);
   await mkdir(dirname(destination), { recursive: true });
+  if (verified) {
+    // The kernel copies (or clones) it; EXCL so that nothing already there is overwritten.
+    await copyFile(
+      cache.path(layer.digest),
+      destination,
+      constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE,
+    );
+    return;
+  }
   await pipeline(
     createReadStream(cache.path(layer.digest), { highWaterMark: 1 << 20 }),
     verifier(layer),
