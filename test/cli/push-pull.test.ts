@@ -269,7 +269,7 @@ describeWithRegistry('mlsec push and pull (real registry, no auth)', registries.
     ]);
   });
 
-  it('signs with --sign and attaches a signature that mlsec verify accepts', async () => {
+  it('signs with --sign; verify and pull --key accept the signature, a wrong key or none is refused', async () => {
     const dir = await tempDir();
     await model(dir);
     expect((await mlsec(['keygen', '--output', join(dir, 'signer')], { cwd: dir })).exitCode).toBe(0);
@@ -291,6 +291,31 @@ describeWithRegistry('mlsec push and pull (real registry, no auth)', registries.
     });
     expect(verify.stderr).toBe('');
     expect(verify.exitCode).toBe(0);
+    const pulled = await mlsec(['pull', `${host}/${repo}:v1`, 'out', '--key', 'signer.pub', ...common(dir)], {
+      cwd: dir,
+    });
+    expect(pulled.exitCode).toBe(0);
+    expect(JSON.parse(pulled.stdout).gates[0]).toEqual({
+      gate: 'signature',
+      blocked: false,
+      message: `signature verified (model digest ${pushed.modelDigest})`,
+    });
+    expect((await mlsec(['keygen', '--output', join(dir, 'other')], { cwd: dir })).exitCode).toBe(0);
+    const pullWith = (ref: string, out: string, key: string) =>
+      mlsec(['pull', ref, out, '--key', key, '--plain-http', '--cache-dir', 'c'], { cwd: dir });
+    const wrongKey = await pullWith(`${host}/${repo}:v1`, 'out2', 'other.pub');
+    expect(wrongKey.exitCode).toBe(1);
+    expect(wrongKey.stderr).toMatch(
+      /^mlsec: pull refused by the signature gate: .+; nothing written to out2$/,
+    );
+    await expect(stat(join(dir, 'out2'))).rejects.toThrow(/ENOENT/);
+    const unsigned = uniqueRepo('unsigned');
+    await mlsec(['push', 'model', `${host}/${unsigned}:v1`, ...common(dir)], { cwd: dir });
+    const missing = await pullWith(`${host}/${unsigned}:v1`, 'out3', 'signer.pub');
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toMatch(
+      /^mlsec: pull refused by the signature gate: sha256:[0-9a-f]{64} has no attached signature; nothing written to out3$/,
+    );
   });
 
   it('refuses a reference without a registry host, and a non-empty target directory', async () => {

@@ -20,6 +20,7 @@ import { renderTable } from '../render/table.js';
 
 interface PullFlags extends RegistryFlags {
   scan: boolean;
+  key?: string;
   failOn?: string;
   config?: string;
 }
@@ -33,6 +34,7 @@ export function registerPull(program: Command, terminal: Terminal, version: stri
       .argument('<dir>', 'an empty or new directory to write the model into'),
   )
     .option('--no-scan', 'do not scan the pulled files before moving them into place')
+    .option('-k, --key <public.pem>', 'require a signature attached by push --sign that this key verifies')
     .option('--fail-on <severity>', 'findings at this severity refuse the pull (default: config, else high)')
     .option('--config <file>', 'configuration file (default: .mlsec.yaml here or up to the git root)')
     .action(async (reference: string, dir: string, flags: PullFlags) => {
@@ -65,8 +67,13 @@ async function runPull(
       target,
       concurrency,
       onBlob: (e) => progress?.update(e.digest.slice(7, 19), e.bytes, e.size, e.done === true),
-      check: async (staging) => {
+      check: async (staging, pulled) => {
         progress?.stop();
+        if (flags.key) {
+          const gate = await signatureGate(client, pulled.digest, staging, flags.key, terminal);
+          gates.push(gate);
+          if (gate.blocked) return { ok: false };
+        }
         if (!flags.scan) return { ok: true };
         const files = await listModelFiles(
           staging,
@@ -133,4 +140,55 @@ async function runPull(
     return 1;
   }
   return 0;
+}
+
+/** The signature `push --sign` attached, verified with `key` against the staged files. */
+async function signatureGate(
+  client: Awaited<ReturnType<typeof makeClient>>,
+  digest: string,
+  staging: string,
+  key: string,
+  terminal: Terminal,
+): Promise<GateResult> {
+  const { fetchReferrerDocument } = await import('../../io/registry/referrers.js');
+  const { signatureArtifactType } = await import('../../core/registry/media-types.js');
+  const bundle = await fetchReferrerDocument(client, digest, signatureArtifactType);
+  if (!bundle) return { gate: 'signature', blocked: true, message: `${digest} has no attached signature` };
+  const { readPublicKey } = await import('../../io/signing-keys.js');
+  const { verifyModel } = await import('../../core/sign/verify-model.js');
+  const { hashModel } = await import('../../io/model-manifest.js');
+  const { HashPool } = await import('../../io/hash-pool.js');
+  const publicKey = await readPublicKey(resolve(terminal.cwd, key));
+  const pool = new HashPool();
+  try {
+    const report = await verifyModel({
+      bundleText: new TextDecoder().decode(bundle),
+      material: { method: 'key', publicKey },
+      hashModel: async (manifest) => {
+        const ignorePaths = resolveIgnorePaths({
+          signature: null,
+          paths: manifest.serialization.ignore_paths ?? [],
+        });
+        const files = await listModelFiles(staging, ignorePaths);
+        const options = {
+          method: manifest.serialization.method,
+          hashType: manifest.serialization.hash_type,
+          ignorePaths,
+          ...(manifest.serialization.method === 'shards'
+            ? { shardSize: manifest.serialization.shard_size }
+            : {}),
+        };
+        return (await hashModel(files, options, pool)).resources;
+      },
+    });
+    return report.ok
+      ? {
+          gate: 'signature',
+          blocked: false,
+          message: `signature verified (model digest sha256:${report.modelDigest})`,
+        }
+      : { gate: 'signature', blocked: true, message: report.failure?.message ?? 'signature does not verify' };
+  } finally {
+    await pool.close();
+  }
 }

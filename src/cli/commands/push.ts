@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { MlsecError } from '../../core/errors.js';
 import { buildOmsStatement, resolveIgnorePaths } from '../../core/hash/manifest.js';
 import { anyBlocked, type GateResult, scanGate } from '../../core/registry/gate.js';
-import { scanReportArtifactType } from '../../core/registry/media-types.js';
+import { scanReportArtifactType, signatureArtifactType } from '../../core/registry/media-types.js';
 import { defaultTag, formatReference, parseReference } from '../../core/registry/reference.js';
 import { gitProvenance } from '../../io/git-provenance.js';
 import { listModelFiles, modelName } from '../../io/model-files.js';
@@ -38,8 +38,6 @@ interface PushFlags extends RegistryFlags {
   key?: string;
   passphraseEnv?: string;
 }
-
-export const signatureArtifactType = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 
 export function registerPush(program: Command, terminal: Terminal, version: string): void {
   registryOptions(

@@ -7,6 +7,8 @@ export const ociEmptyDigest = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21f
 export const modelManifestArtifactType = 'application/vnd.cncf.model.manifest.v1+json';
 export const modelConfigType = 'application/vnd.cncf.model.config.v1+json';
 export const scanReportArtifactType = 'application/vnd.mlsec.scan-report.v1+json';
+/** Sigstore bundles (the OpenSSF Model Signing format), as cosign attaches them. */
+export const signatureArtifactType = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 
 export const modelLayerKinds = ['weight', 'weight.config', 'doc', 'code', 'dataset'] as const;
 export type ModelLayerKind = (typeof modelLayerKinds)[number];
