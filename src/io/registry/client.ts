@@ -147,7 +147,8 @@ export class RegistryClient {
           await sleep(backoffMs(this.#retry, attempt));
           continue;
         }
-        if (isRetryableError(error)) {
+        // Without retries here the caller resumes or restarts, so it needs the raw error.
+        if (isRetryableError(error) && options.retry !== false) {
           throw new MlsecError(
             'REGISTRY_ERROR',
             `${req.method} ${current.url.origin}: connection failed: ${(error as Error).message}`,
