@@ -3,21 +3,12 @@ import type { Command } from 'commander';
 import { MlsecError } from '../../core/errors.js';
 import { buildOmsStatement, defaultShardSize } from '../../core/hash/manifest.js';
 import { statementBytes } from '../../core/sign/sign-bundle.js';
-import type { SignatureSpec } from '../../io/create-signature.js';
 import { collect } from '../flags.js';
 import type { Terminal } from '../output.js';
+import { addSigningOptions, type SigningFlags, signatureSpecFrom } from '../signing-flags.js';
 
-interface SignFlags {
+interface SignFlags extends SigningFlags {
   signature?: string;
-  key?: string;
-  passphraseEnv?: string;
-  certificate?: string;
-  certificateChain: string[];
-  identityToken?: string;
-  oidcIssuer: string;
-  oidcClientId: string;
-  fulcioUrl: string;
-  rekorUrl: string;
   trustedRoot?: string;
   ignorePath: string[];
   ignoreGitPaths: boolean;
@@ -28,32 +19,10 @@ interface SignFlags {
 }
 
 export function registerSign(program: Command, terminal: Terminal, version: string): void {
-  program
-    .command('sign')
+  addSigningOptions(program.command('sign'))
     .description('sign a model directory or file (OpenSSF Model Signing bundle, model_signing compatible)')
     .argument('<model>', 'model directory or single file')
     .option('-s, --signature <path>', 'where to write the signature (default <model>/model.sig, <file>.sig)')
-    .option('-k, --key <private.pem>', 'sign with a local ECDSA key (P-256, P-384 or P-521)')
-    .option('--passphrase-env <variable>', 'environment variable holding the private key passphrase')
-    .option('--certificate <cert.pem>', 'with --key: sign with a PKI certificate for that key')
-    .option(
-      '--certificate-chain <pem>',
-      'with --certificate: intermediate certificates (repeatable)',
-      collect,
-      [],
-    )
-    .option(
-      '--identity-token <jwt>',
-      'keyless: OIDC identity token (default: SIGSTORE_ID_TOKEN, CI, browser)',
-    )
-    .option(
-      '--oidc-issuer <url>',
-      'keyless: OIDC issuer for the browser sign-in',
-      'https://oauth2.sigstore.dev/auth',
-    )
-    .option('--oidc-client-id <id>', 'keyless: OIDC client id', 'sigstore')
-    .option('--fulcio-url <url>', 'keyless: Fulcio certificate authority', 'https://fulcio.sigstore.dev')
-    .option('--rekor-url <url>', 'keyless: Rekor transparency log', 'https://rekor.sigstore.dev')
     .option('--trusted-root <file>', 'keyless: verify the new signature against this Sigstore trusted root')
     .option('--ignore-path <path>', 'leave a path out of the signed manifest (repeatable)', collect, [])
     .option('--no-ignore-git-paths', 'sign .git, .github, .gitignore and .gitattributes too')
@@ -75,34 +44,12 @@ async function runSign(
   if (flags.format !== 'text' && flags.format !== 'json') {
     throw new MlsecError('USAGE', `unknown --format ${JSON.stringify(flags.format)} (expected text or json)`);
   }
-  if (flags.certificate && !flags.key)
-    throw new MlsecError('USAGE', '--certificate needs --key, the key it certifies');
-  if (flags.certificateChain.length > 0 && !flags.certificate) {
-    throw new MlsecError('USAGE', '--certificate-chain needs --certificate');
-  }
-  const method = flags.key ? (flags.certificate ? 'certificate' : 'key') : 'sigstore';
-  const { readCertificates, readPrivateKey, permissiveModeWarning } = await import(
-    '../../io/signing-keys.js'
-  );
   const { resolveSignTarget, ignoresFor, writeSignatureFile } = await import('../../io/model-signing.js');
   const { listModelFiles, modelName } = await import('../../io/model-files.js');
   const { hashModel } = await import('../../io/model-manifest.js');
   const { withHashPool } = await import('../hash-progress.js');
-
-  // Credentials first: a wrong passphrase should fail before an hour of hashing.
-  let privateKey: import('node:crypto').KeyObject | undefined;
-  if (flags.key) {
-    const warning = await permissiveModeWarning(flags.key);
-    if (warning) terminal.stderr.write(`mlsec: ${warning}\n`);
-    privateKey = await readPrivateKey(flags.key, passphraseFrom(flags.passphraseEnv, terminal.env));
-  }
-  const chain = flags.certificate
-    ? [
-        ...(await readCertificates(flags.certificate)).slice(0, 1),
-        ...(await Promise.all(flags.certificateChain.map(readCertificates))).flat(),
-      ]
-    : [];
-  const identityToken = method === 'sigstore' ? await keylessToken(flags, terminal) : undefined;
+  const spec = await signatureSpecFrom(flags, terminal);
+  const method = spec.method;
 
   const target = await resolveSignTarget(terminal.cwd, model, flags.signature);
   const ignorePaths = ignoresFor(target, terminal.cwd, {
@@ -127,12 +74,6 @@ async function runSign(
   const statement = buildOmsStatement(modelName(target.root), predicate);
   const payload = statementBytes(statement);
   const { createSignature } = await import('../../io/create-signature.js');
-  const spec: SignatureSpec =
-    method === 'key'
-      ? { method, privateKey: privateKey! }
-      : method === 'certificate'
-        ? { method, privateKey: privateKey!, chain }
-        : { method, identityToken: identityToken!, fulcioURL: flags.fulcioUrl, rekorURL: flags.rekorUrl };
   const bundle = await createSignature(payload, spec);
   if (method === 'sigstore' && flags.trustedRoot) await checkFreshSignature(bundle, flags.trustedRoot);
   await writeSignatureFile(target.signature, bundle);
@@ -151,29 +92,6 @@ async function runSign(
       : `signed ${model}: ${result.resources} resources, model digest sha256:${result.modelDigest} (${method})\n  signature: ${result.signature}\n`,
   );
   return 0;
-}
-
-function passphraseFrom(variable: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  if (variable === undefined) return undefined;
-  const value = env[variable];
-  if (value === undefined) throw new MlsecError('USAGE', `--passphrase-env: ${variable} is not set`);
-  return value;
-}
-
-async function keylessToken(flags: SignFlags, terminal: Terminal): Promise<string> {
-  const { obtainIdentityToken } = await import('../../io/identity-token.js');
-  return obtainIdentityToken({
-    flag: flags.identityToken,
-    env: terminal.env,
-    interactive: terminal.interactive,
-    oidcIssuer: flags.oidcIssuer,
-    clientId: flags.oidcClientId,
-    openBrowser: async (url) => {
-      const { execa } = await import('execa');
-      await execa(process.platform === 'darwin' ? 'open' : 'xdg-open', [url], { stdio: 'ignore' });
-    },
-    notify: (message) => terminal.stderr.write(`mlsec: ${message}\n`),
-  });
 }
 
 /** A keyless signature that its own trusted root rejects is refused before it is written. */

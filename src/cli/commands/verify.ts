@@ -5,19 +5,12 @@ import { maxBundleBytes } from '../../core/sign/bundle.js';
 import type { ManifestDiff } from '../../core/sign/compare.js';
 import { VerificationFailure } from '../../core/sign/failure.js';
 import type { VerifyReport } from '../../core/sign/verify-model.js';
-import type { VerifyMaterial } from '../../core/sign/verify-signature.js';
 import { collect } from '../flags.js';
 import type { Terminal } from '../output.js';
+import { addVerifyOptions, type VerifyMaterialFlags, verifyMaterialFrom } from '../signing-flags.js';
 
-interface VerifyFlags {
+interface VerifyFlags extends VerifyMaterialFlags {
   signature?: string;
-  key?: string;
-  certificateChain: string[];
-  identity?: string;
-  identityRegexp?: string;
-  issuer?: string;
-  issuerRegexp?: string;
-  trustedRoot?: string;
   ignorePath: string[];
   ignoreGitPaths: boolean;
   ignoreUnsignedFiles?: boolean;
@@ -26,23 +19,13 @@ interface VerifyFlags {
 }
 
 export function registerVerify(program: Command, terminal: Terminal, version: string): void {
-  program
-    .command('verify')
+  addVerifyOptions(
+    program.command('verify'),
+    'signed with this key (a public key, or a certificate holding it)',
+  )
     .description('verify a model against its signature: who signed it, and that no file changed')
     .argument('<model>', 'model directory or single file')
     .option('-s, --signature <path>', 'the signature (default <model>/model.sig, <file>.sig)')
-    .option('-k, --key <public.pem>', 'signed with this key (a public key, or a certificate holding it)')
-    .option(
-      '--certificate-chain <pem>',
-      'signed with a certificate chaining to these roots (repeatable)',
-      collect,
-      [],
-    )
-    .option('--identity <identity>', 'keyless: the signer, exactly (e-mail or workflow URI)')
-    .option('--identity-regexp <pattern>', 'keyless: the signer, as a pattern matching it whole')
-    .option('--issuer <url>', 'keyless: the OIDC issuer, exactly')
-    .option('--issuer-regexp <pattern>', 'keyless: the OIDC issuer, as a pattern matching it whole')
-    .option('--trusted-root <file>', 'keyless: Sigstore trusted root (default: the public-good root)')
     .option('--ignore-path <path>', 'leave a path out of the comparison (repeatable)', collect, [])
     .option('--no-ignore-git-paths', 'compare .git, .github, .gitignore and .gitattributes too')
     .option('--ignore-unsigned-files', 'accept files the signature does not list')
@@ -62,7 +45,7 @@ async function runVerify(
   if (flags.format !== 'text' && flags.format !== 'json') {
     throw new MlsecError('USAGE', `unknown --format ${JSON.stringify(flags.format)} (expected text or json)`);
   }
-  const material = await materialFrom(flags);
+  const material = await verifyMaterialFrom(flags, terminal.cwd);
   const { resolveSignTarget, ignoresFor } = await import('../../io/model-signing.js');
   const { listModelFiles } = await import('../../io/model-files.js');
   const { hashModel } = await import('../../io/model-manifest.js');
@@ -130,54 +113,6 @@ async function runVerify(
     flags.format === 'json' ? `${JSON.stringify(document, null, 2)}\n` : renderText(model, report, terminal),
   );
   return report.ok ? 0 : 1;
-}
-
-async function materialFrom(flags: VerifyFlags): Promise<VerifyMaterial> {
-  const keyless = [flags.identity, flags.identityRegexp, flags.issuer, flags.issuerRegexp].some(
-    (v) => v !== undefined,
-  );
-  const chosen = [flags.key !== undefined, flags.certificateChain.length > 0, keyless].filter(Boolean).length;
-  if (chosen !== 1) {
-    throw new MlsecError(
-      'USAGE',
-      'say how the model was signed: --key PUBLIC.pem, --certificate-chain ROOTS.pem, or --identity/--identity-regexp with --issuer/--issuer-regexp',
-    );
-  }
-  if (flags.key) {
-    const { readPublicKey } = await import('../../io/signing-keys.js');
-    return { method: 'key', publicKey: await readPublicKey(flags.key) };
-  }
-  if (flags.certificateChain.length > 0) {
-    const { readCertificates } = await import('../../io/signing-keys.js');
-    return {
-      method: 'certificate',
-      roots: (await Promise.all(flags.certificateChain.map(readCertificates))).flat(),
-    };
-  }
-  const identity = exactOrPattern(flags.identity, flags.identityRegexp, '--identity');
-  const issuer = exactOrPattern(flags.issuer, flags.issuerRegexp, '--issuer');
-  const { loadTrustedRoot } = await import('../../io/trusted-root.js');
-  return {
-    method: 'sigstore',
-    trustedRoot: await loadTrustedRoot(flags.trustedRoot),
-    identity: { identity, issuer },
-  };
-}
-
-function exactOrPattern(
-  exact: string | undefined,
-  pattern: string | undefined,
-  flag: string,
-): string | RegExp {
-  if ((exact === undefined) === (pattern === undefined)) {
-    throw new MlsecError('USAGE', `keyless verification needs exactly one of ${flag} and ${flag}-regexp`);
-  }
-  if (exact !== undefined) return exact;
-  try {
-    return new RegExp(pattern!, 'u');
-  } catch (error) {
-    throw new MlsecError('USAGE', `${flag}-regexp: ${(error as Error).message}`);
-  }
 }
 
 function renderText(model: string, report: VerifyReport, terminal: Terminal): string {
