@@ -26,6 +26,13 @@ export async function listModelFiles(root: string, ignores: readonly string[]): 
     const entries: Dirent[] = await readdir(dir, { withFileTypes: true });
     for (const entry of entries) {
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
+      // Node decodes names as UTF-8, replacing what is not; such a name cannot be hashed or signed.
+      if (entry.name.includes('\uFFFD')) {
+        throw new MlsecError(
+          'INPUT_INVALID',
+          `${join(root, childRel)}: a file name that is not valid UTF-8 cannot be named in a manifest`,
+        );
+      }
       if (shouldIgnore(childRel, ignores)) continue;
       const child = join(dir, entry.name);
       if (entry.isSymbolicLink()) throw symlinkError(join(root, childRel));

@@ -1,3 +1,4 @@
+import { MlsecError } from '../core/errors.js';
 import {
   buildOmsPredicate,
   defaultShardSize,
@@ -7,6 +8,9 @@ import {
 } from '../core/hash/manifest.js';
 import { type HashPool, hashFiles } from './hash-pool.js';
 import type { ModelFile } from './model-files.js';
+
+/** At most this many shards in one manifest (a 100 GB model in 1 MB shards); each is a queued job. */
+export const maxShards = 100_000;
 
 export interface HashModelOptions {
   method: 'files' | 'shards';
@@ -42,6 +46,14 @@ export async function hashModel(
     return buildOmsPredicate({ method: 'files', ...common, files: digests });
   }
   const shardSize = options.shardSize ?? defaultShardSize;
+  const planned = files.reduce((sum, f) => sum + Math.ceil(f.size / shardSize), 0);
+  // A shard size read from an unauthenticated signature could ask for a job per byte.
+  if (planned > maxShards) {
+    throw new MlsecError(
+      'INPUT_INVALID',
+      `shard size ${shardSize} would split the model into ${planned} shards; refusing more than ${maxShards}`,
+    );
+  }
   const byPath = new Map(files.map((f) => [f.path, f]));
   const plan = planShards(files, shardSize);
   let done = 0;

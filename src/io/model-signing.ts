@@ -1,7 +1,9 @@
-import { rename, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { MlsecError } from '../core/errors.js';
 import { defaultSignatureName, resolveIgnorePaths } from '../core/hash/manifest.js';
+import { maxBundleBytes, parseOmsBundle } from '../core/sign/bundle.js';
 
 /** A model to sign or verify, and where its signature lives. */
 export interface SignTarget {
@@ -39,6 +41,8 @@ function inside(root: string, path: string): string | undefined {
 /**
  * The manifest's ignore list. User paths are taken from the working directory when they name
  * something inside the model (as model_signing's --ignore-paths are), else from the model root.
+ * A signature that records its ignore list is taken at its word: the git defaults are added
+ * only for older signatures, which record none.
  */
 export function ignoresFor(
   target: SignTarget,
@@ -47,19 +51,45 @@ export function ignoresFor(
 ): string[] {
   const fromUser = options.userPaths.map((p) => inside(target.root, resolve(cwd, p)) ?? p);
   return resolveIgnorePaths({
-    ignoreGitPaths: options.ignoreGitPaths,
+    ignoreGitPaths: options.ignoreGitPaths && (options.recorded ?? []).length === 0,
     signature: target.signatureInModel ?? null,
     paths: [...fromUser, ...(options.recorded ?? [])],
   });
 }
 
-/** Written whole or not at all: a half-written signature would fail every later verify. */
-export async function writeSignatureFile(path: string, bundle: unknown): Promise<void> {
-  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+/**
+ * Refuses, before any hashing, to write a signature over something that is not one: a model file
+ * named by mistake with --signature would be lost, and dropped from the very manifest signed.
+ */
+export async function checkSignatureDestination(path: string): Promise<void> {
+  const info = await lstat(path).catch(() => undefined);
+  if (!info) return;
+  const refuse = (why: string) => {
+    throw new MlsecError(
+      'OUTPUT_UNWRITABLE',
+      `${path} ${why}; not overwriting it (remove it or choose another --signature)`,
+    );
+  };
+  if (!info.isFile()) refuse('exists and is not a regular file');
+  if (info.size > maxBundleBytes) refuse('exists and is not a signature');
   try {
-    await writeFile(temporary, `${JSON.stringify(bundle)}\n`, { mode: 0o644 });
+    parseOmsBundle(await readFile(path, 'utf8'));
+  } catch {
+    refuse('exists and is not a signature');
+  }
+}
+
+/**
+ * Written whole or not at all (a half-written signature would fail every later verify), through
+ * a new file with an unguessable name, so a planted link cannot redirect the write.
+ */
+export async function writeSignatureFile(path: string, bundle: unknown): Promise<void> {
+  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`);
+  try {
+    await writeFile(temporary, `${JSON.stringify(bundle)}\n`, { mode: 0o644, flag: 'wx' });
     await rename(temporary, path);
   } catch (error) {
+    await rm(temporary, { force: true });
     throw new MlsecError('OUTPUT_UNWRITABLE', `cannot write signature ${path}: ${(error as Error).message}`);
   }
 }

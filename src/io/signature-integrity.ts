@@ -32,7 +32,11 @@ export async function checkAgainstSignature(
     if (info.size > maxBundleBytes) throw new VerificationFailure('signature-file', 'larger than 4 MiB');
     const manifest = parseSignedManifest(parseOmsBundle(await readFile(signaturePath, 'utf8')).payload);
     const { serialization } = manifest;
-    const ignorePaths = resolveIgnorePaths({ paths: serialization.ignore_paths });
+    // As `verify` does: a recorded ignore list is the signer's; the git defaults only for older signatures.
+    const ignorePaths = resolveIgnorePaths({
+      ignoreGitPaths: serialization.ignore_paths.length === 0,
+      paths: serialization.ignore_paths,
+    });
     const files = await listModelFiles(root, ignorePaths);
     const predicate = await hashModel(
       files,

@@ -5,7 +5,7 @@ import {
   type KeyObject,
   X509Certificate,
 } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { MlsecError } from '../core/errors.js';
 import { nodeCurveName, type SigningCurve } from '../core/sign/keys.js';
 
@@ -82,6 +82,7 @@ export async function writeKeyPair(
   publicPath: string,
   curve: SigningCurve,
   passphrase?: string,
+  overwrite = false,
 ): Promise<{ publicKey: KeyObject }> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: nodeCurveName[curve] });
   const privatePem = privateKey.export(
@@ -91,11 +92,13 @@ export async function writeKeyPair(
   );
   const publicPem = publicKey.export({ type: 'spki', format: 'pem' });
   for (const path of [privatePath, publicPath]) {
-    if (await stat(path).catch(() => undefined)) {
+    if (!overwrite && (await stat(path).catch(() => undefined))) {
       throw new MlsecError('OUTPUT_UNWRITABLE', `${path} exists; not overwriting a key (use --force)`);
     }
   }
   try {
+    if (overwrite) await Promise.all([rm(privatePath, { force: true }), rm(publicPath, { force: true })]);
+    // wx: a link planted at the path is never followed; the private key is 0600 from its first byte.
     await writeFile(privatePath, privatePem, { mode: 0o600, flag: 'wx' });
     await writeFile(publicPath, publicPem, { mode: 0o644, flag: 'wx' });
   } catch (error) {

@@ -9,11 +9,25 @@ import { MlsecError } from '../core/errors.js';
  */
 export async function loadTrustedRoot(path: string | undefined): Promise<unknown> {
   if (path !== undefined) {
+    let root: { mediaType?: unknown; certificateAuthorities?: unknown; tlogs?: unknown };
     try {
-      return JSON.parse(await readFile(path, 'utf8'));
+      root = JSON.parse(await readFile(path, 'utf8'));
     } catch (error) {
       throw new MlsecError('INPUT_INVALID', `cannot read trusted root ${path}: ${(error as Error).message}`);
     }
+    const nonEmpty = (list: unknown) => Array.isArray(list) && list.length > 0;
+    if (
+      typeof root?.mediaType !== 'string' ||
+      !root.mediaType.includes('trustedroot') ||
+      !nonEmpty(root.certificateAuthorities) ||
+      !nonEmpty(root.tlogs)
+    ) {
+      throw new MlsecError(
+        'INPUT_INVALID',
+        `${path} is not a Sigstore trusted root (needs a trustedroot mediaType, certificate authorities and transparency logs)`,
+      );
+    }
+    return root;
   }
   const seeds = createRequire(import.meta.url)('@sigstore/tuf/seeds.json') as Record<
     string,

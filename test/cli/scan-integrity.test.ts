@@ -136,4 +136,38 @@ describe('mlsec scan: integrity checks', () => {
     });
     expect(broken.exitCode).toBe(0);
   });
+
+  it('a forged model.sig asking for a shard per byte is reported, not obeyed', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'model'));
+    await writeFile(join(dir, 'model', 'big.bin'), Buffer.alloc(2 << 20));
+    const statement = {
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: [{ name: 'model', digest: { sha256: createHash('sha256').update('').digest('hex') } }],
+      predicateType: 'https://model_signing/signature/v1.0',
+      predicate: {
+        serialization: { method: 'shards', hash_type: 'sha256', shard_size: 1, allow_symlinks: false },
+        resources: [],
+      },
+    };
+    const bundle = {
+      mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      verificationMaterial: { publicKey: { hint: 'x' }, tlogEntries: [] },
+      dsseEnvelope: {
+        payload: Buffer.from(JSON.stringify(statement)).toString('base64'),
+        payloadType: 'application/vnd.in-toto+json',
+        signatures: [{ sig: 'AAAA', keyid: '' }],
+      },
+    };
+    await writeFile(join(dir, 'model', 'model.sig'), JSON.stringify(bundle));
+    const result = await mlsec(['scan', 'model', '--format', 'json'], { cwd: dir });
+    const report = (JSON.parse(result.stdout).results as Result[]).find((r) => r.path === 'model/model.sig');
+    expect(report?.findings).toMatchObject([
+      {
+        rule: 'MLSEC-SIGNATURE-004',
+        message:
+          'model/model.sig: shard size 1 would split the model into 2097152 shards; refusing more than 100000',
+      },
+    ]);
+  });
 });

@@ -120,6 +120,18 @@ describe('keyless signing against a local Fulcio and Rekor', () => {
       rootFile,
     ]);
     expect(whole.exitCode).toBe(0);
+    // An alternation is anchored as a whole: its second branch may be the match.
+    const alternation = await mlsec([
+      'verify',
+      dir,
+      '--identity-regexp',
+      'https://github\\.com/acme|https://github\\.com/acme/models/.*',
+      '--issuer',
+      issuer,
+      '--trusted-root',
+      rootFile,
+    ]);
+    expect(alternation.exitCode).toBe(0);
   });
 
   it('without a token outside a terminal, says how to get one', async () => {

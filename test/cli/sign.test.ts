@@ -438,3 +438,179 @@ describe('the shipped example', () => {
     expect(exitCode).toBe(0);
   });
 });
+
+describe('mlsec sign and verify: hostile inputs and edge cases', () => {
+  it('refuses a --signature that would overwrite a model file, before hashing anything', async () => {
+    const w = await workspace();
+    const target = join(w.model, 'config.json');
+    const before = await readFile(target);
+    const result = await mlsec(['sign', w.model, '--key', w.key('p256.key'), '--signature', target]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toBe(
+      `mlsec: ${target} exists and is not a signature; not overwriting it (remove it or choose another --signature)`,
+    );
+    expect(await readFile(target)).toEqual(before);
+    expect((await mlsec(['sign', w.model, '--key', w.key('p256.key')])).exitCode).toBe(0);
+    expect((await mlsec(['sign', w.model, '--key', w.key('p256.key')])).exitCode).toBe(0);
+  });
+
+  it('a signature that records its ignore list is taken at its word', async () => {
+    const w = await workspace();
+    expect(
+      (await mlsec(['sign', w.model, '--key', w.key('p256.key'), '--no-ignore-git-paths'])).exitCode,
+    ).toBe(0);
+    expect((await verifyJson([w.model, '--key', w.key('p256.pub')])).exitCode).toBe(0);
+    await cp(join(w.model, 'config.json'), join(w.model, '.gitignore'));
+    const { exitCode, report } = await verifyJson([w.model, '--key', w.key('p256.pub')]);
+    expect(report.diff.added).toEqual(['.gitignore']);
+    expect(exitCode).toBe(1);
+  });
+
+  it('accepts --ignore-paths, as model_signing spells it', async () => {
+    const w = await workspace();
+    expect(
+      (
+        await mlsec([
+          'sign',
+          w.model,
+          '--key',
+          w.key('p256.key'),
+          '--ignore-paths',
+          join(w.model, 'empty.bin'),
+        ])
+      ).exitCode,
+    ).toBe(0);
+    const bundle = JSON.parse(await readFile(join(w.model, 'model.sig'), 'utf8'));
+    const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, 'base64').toString());
+    expect(statement.predicate.serialization.ignore_paths).toContain('empty.bin');
+  });
+
+  it('a file name that is not UTF-8 fails verification with a clear message', async () => {
+    const w = await signedWorkspaceFor('p256');
+    const name = Buffer.concat([Buffer.from(`${w.model}/`), Buffer.from([0xff])]);
+    await writeFile(name, 'x');
+    const { exitCode, report } = await verifyJson([w.model, '--key', w.key('p256.pub')]);
+    expect(report.failure).toEqual({
+      kind: 'files',
+      message: `${w.model}/\uFFFD: a file name that is not valid UTF-8 cannot be named in a manifest`,
+    });
+    expect(exitCode).toBe(1);
+  });
+
+  it("enforces a CA's path length constraint", async () => {
+    const w = await workspace();
+    const pki = join(w.dir, 'pki');
+    const run = (...args: string[]) => execFileSync('openssl', args, { cwd: w.dir, stdio: 'pipe' });
+    execFileSync('mkdir', [pki]);
+    const ext = (name: string, text: string) => writeFile(join(pki, name), text);
+    await ext('ca.cnf', 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n');
+    await ext('leaf.cnf', 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n');
+    run('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', 'pki/root.key');
+    run(
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'pki/root.key',
+      '-subj',
+      '/CN=root',
+      '-days',
+      '30',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE,pathlen:0',
+      '-addext',
+      'keyUsage=critical,keyCertSign',
+      '-out',
+      'pki/root.pem',
+    );
+    run('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', 'pki/int.key');
+    run('req', '-new', '-key', 'pki/int.key', '-subj', '/CN=intermediate', '-out', 'pki/int.csr');
+    run(
+      'x509',
+      '-req',
+      '-in',
+      'pki/int.csr',
+      '-CA',
+      'pki/root.pem',
+      '-CAkey',
+      'pki/root.key',
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-extfile',
+      'pki/ca.cnf',
+      '-out',
+      'pki/int.pem',
+    );
+    run('req', '-new', '-key', 'keys/p256.key', '-subj', '/CN=leaf', '-out', 'pki/leaf.csr');
+    run(
+      'x509',
+      '-req',
+      '-in',
+      'pki/leaf.csr',
+      '-CA',
+      'pki/int.pem',
+      '-CAkey',
+      'pki/int.key',
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-extfile',
+      'pki/leaf.cnf',
+      '-out',
+      'pki/leaf.pem',
+    );
+    const signed = await mlsec([
+      'sign',
+      w.model,
+      '--key',
+      w.key('p256.key'),
+      '--certificate',
+      join(pki, 'leaf.pem'),
+      '--certificate-chain',
+      join(pki, 'int.pem'),
+    ]);
+    expect(signed.exitCode).toBe(0);
+    const { exitCode, report } = await verifyJson([w.model, '--certificate-chain', join(pki, 'root.pem')]);
+    expect(report.failure).toEqual({
+      kind: 'certificate',
+      message: 'certificate "CN=root" allows 0 CAs below it, the chain has 1',
+    });
+    expect(exitCode).toBe(1);
+  });
+
+  it('keygen --force replaces a key pair', async () => {
+    const dir = await tempDir();
+    const prefix = join(dir, 'k');
+    expect((await mlsec(['keygen', '--output', prefix])).exitCode).toBe(0);
+    const first = await readFile(`${prefix}.pub`, 'utf8');
+    expect((await mlsec(['keygen', '--output', prefix, '--force'])).exitCode).toBe(0);
+    expect(await readFile(`${prefix}.pub`, 'utf8')).not.toBe(first);
+    expect((await stat(`${prefix}.key`)).mode & 0o777).toBe(0o600);
+  });
+
+  it('a trusted root that is not one is an input error', async () => {
+    const w = await signedWorkspaceFor('p256');
+    await writeFile(join(w.dir, 'root.json'), '{}');
+    const result = await mlsec([
+      'verify',
+      w.model,
+      '--identity',
+      'a',
+      '--issuer',
+      'b',
+      '--trusted-root',
+      join(w.dir, 'root.json'),
+    ]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toBe(
+      `mlsec: ${join(w.dir, 'root.json')} is not a Sigstore trusted root (needs a trustedroot mediaType, certificate authorities and transparency logs)`,
+    );
+  });
+});
+
+async function signedWorkspaceFor(curve: string) {
+  const w = await workspace();
+  expect((await mlsec(['sign', w.model, '--key', w.key(`${curve}.key`)])).exitCode).toBe(0);
+  return w;
+}

@@ -7,6 +7,7 @@ interface KeygenFlags {
   curve: string;
   output: string;
   passphraseEnv?: string;
+  force?: boolean;
 }
 
 export function registerKeygen(program: Command, terminal: Terminal): void {
@@ -16,6 +17,7 @@ export function registerKeygen(program: Command, terminal: Terminal): void {
     .option('--curve <curve>', 'P-256, P-384 or P-521', 'P-256')
     .option('-o, --output <prefix>', 'writes PREFIX.key and PREFIX.pub', 'mlsec')
     .option('--passphrase-env <variable>', 'encrypt the private key with the passphrase in this variable')
+    .option('--force', 'replace an existing key pair at that prefix')
     .action(async (flags: KeygenFlags) => {
       const curve = signingCurves.find(
         (c) => c.toLowerCase() === flags.curve.toLowerCase().replace(/^p(\d)/, 'p-$1'),
@@ -34,7 +36,7 @@ export function registerKeygen(program: Command, terminal: Terminal): void {
       const { resolve } = await import('node:path');
       const privatePath = resolve(terminal.cwd, `${flags.output}.key`);
       const publicPath = resolve(terminal.cwd, `${flags.output}.pub`);
-      await writeKeyPair(privatePath, publicPath, curve as SigningCurve, passphrase);
+      await writeKeyPair(privatePath, publicPath, curve as SigningCurve, passphrase, flags.force === true);
       terminal.stdout.write(
         `wrote ${flags.output}.key (private, mode 600) and ${flags.output}.pub (${curve})\n`,
       );

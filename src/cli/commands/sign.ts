@@ -11,6 +11,7 @@ interface SignFlags extends SigningFlags {
   signature?: string;
   trustedRoot?: string;
   ignorePath: string[];
+  ignorePaths: string[];
   ignoreGitPaths: boolean;
   serialization: string;
   shardSize: string;
@@ -25,6 +26,7 @@ export function registerSign(program: Command, terminal: Terminal, version: stri
     .option('-s, --signature <path>', 'where to write the signature (default <model>/model.sig, <file>.sig)')
     .option('--trusted-root <file>', 'keyless: verify the new signature against this Sigstore trusted root')
     .option('--ignore-path <path>', 'leave a path out of the signed manifest (repeatable)', collect, [])
+    .option('--ignore-paths <path>', 'the same, as model_signing spells it', collect, [])
     .option('--no-ignore-git-paths', 'sign .git, .github, .gitignore and .gitattributes too')
     .option('--serialization <method>', 'files or shards', 'files')
     .option('--shard-size <bytes>', 'shard size for --serialization shards', String(defaultShardSize))
@@ -44,7 +46,9 @@ async function runSign(
   if (flags.format !== 'text' && flags.format !== 'json') {
     throw new MlsecError('USAGE', `unknown --format ${JSON.stringify(flags.format)} (expected text or json)`);
   }
-  const { resolveSignTarget, ignoresFor, writeSignatureFile } = await import('../../io/model-signing.js');
+  const { resolveSignTarget, ignoresFor, writeSignatureFile, checkSignatureDestination } = await import(
+    '../../io/model-signing.js'
+  );
   const { listModelFiles, modelName } = await import('../../io/model-files.js');
   const { hashModel } = await import('../../io/model-manifest.js');
   const { withHashPool } = await import('../hash-progress.js');
@@ -52,8 +56,9 @@ async function runSign(
   const method = spec.method;
 
   const target = await resolveSignTarget(terminal.cwd, model, flags.signature);
+  await checkSignatureDestination(target.signature);
   const ignorePaths = ignoresFor(target, terminal.cwd, {
-    userPaths: flags.ignorePath,
+    userPaths: [...flags.ignorePath, ...flags.ignorePaths],
     ignoreGitPaths: flags.ignoreGitPaths,
   });
   const files = await listModelFiles(target.root, ignorePaths);

@@ -12,6 +12,7 @@ import { addVerifyOptions, type VerifyMaterialFlags, verifyMaterialFrom } from '
 interface VerifyFlags extends VerifyMaterialFlags {
   signature?: string;
   ignorePath: string[];
+  ignorePaths: string[];
   ignoreGitPaths: boolean;
   ignoreUnsignedFiles?: boolean;
   format: string;
@@ -27,6 +28,7 @@ export function registerVerify(program: Command, terminal: Terminal, version: st
     .argument('<model>', 'model directory or single file')
     .option('-s, --signature <path>', 'the signature (default <model>/model.sig, <file>.sig)')
     .option('--ignore-path <path>', 'leave a path out of the comparison (repeatable)', collect, [])
+    .option('--ignore-paths <path>', 'the same, as model_signing spells it', collect, [])
     .option('--no-ignore-git-paths', 'compare .git, .github, .gitignore and .gitattributes too')
     .option('--ignore-unsigned-files', 'accept files the signature does not list')
     .option('-f, --format <format>', 'text or json', 'text')
@@ -75,7 +77,7 @@ async function runVerify(
       hashModel: async (manifest) => {
         const { serialization } = manifest;
         const ignorePaths = ignoresFor(target, terminal.cwd, {
-          userPaths: flags.ignorePath,
+          userPaths: [...flags.ignorePath, ...flags.ignorePaths],
           ignoreGitPaths: flags.ignoreGitPaths,
           recorded: serialization.ignore_paths,
         });

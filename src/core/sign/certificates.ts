@@ -42,6 +42,17 @@ export function verifyCertificateChain(
       );
     }
   }
+  // A CA's pathLenConstraint bounds the CAs below it, as OpenSSL (and so model_signing) enforces.
+  chain.forEach((cert, index) => {
+    const limit = index === 0 ? undefined : pathLength(cert.raw);
+    const below = Math.max(0, index - 1);
+    if (limit !== undefined && below > limit) {
+      fail(
+        'certificate',
+        `certificate "${cert.subject.replace(/\n/g, ', ')}" allows ${limit} CAs below it, the chain has ${below}`,
+      );
+    }
+  });
   if (!usableForSigning(leaf)) {
     fail('certificate', 'the signing certificate allows neither digitalSignature nor codeSigning');
   }
@@ -74,6 +85,29 @@ function keyUsageBits(der: Buffer): { digitalSignature: boolean } | undefined {
   const length = der[at + 1] ?? 0;
   const firstByte = length >= 2 ? (der[at + 3] ?? 0) : 0;
   return { digitalSignature: (firstByte & 0x80) !== 0 };
+}
+
+/**
+ * The pathLenConstraint of a basicConstraints extension (OID 2.5.29.19), read from the DER:
+ * optional critical flag, OCTET STRING, SEQUENCE { BOOLEAN cA, INTEGER pathLen }.
+ */
+function pathLength(der: Buffer): number | undefined {
+  const oid = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x13]);
+  let at = der.indexOf(oid);
+  if (at < 0) return undefined;
+  at += oid.length;
+  if (der[at] === 0x01) at += 3;
+  if (der[at] !== 0x04) return undefined;
+  at += 2;
+  if (der[at] !== 0x30) return undefined;
+  const end = at + 2 + (der[at + 1] ?? 0);
+  at += 2;
+  if (der[at] === 0x01) at += 3;
+  if (at >= end || der[at] !== 0x02) return undefined;
+  const length = der[at + 1] ?? 0;
+  let value = 0;
+  for (let i = 0; i < length && i < 4; i++) value = value * 256 + (der[at + 2 + i] ?? 0);
+  return value;
 }
 
 export function parseCertificate(der: Buffer, what: string): X509Certificate {

@@ -44,7 +44,9 @@ function byFile(resources: readonly OmsResource[], method: 'files' | 'shards'): 
     const shard = method === 'shards' ? parseShardName(name) : undefined;
     const path = shard?.path ?? name;
     const part = shard ? `${shard.start}:${shard.end}:${digest}` : digest;
-    parts.set(path, [...(parts.get(path) ?? []), part]);
+    const list = parts.get(path);
+    if (list) list.push(part);
+    else parts.set(path, [part]);
   }
   return new Map([...parts].map(([path, list]) => [path, list.sort().join(',')]));
 }

@@ -47,8 +47,8 @@ export function verifySigstoreBundle(
 
 function matches(expected: string | RegExp, actual: string): boolean {
   if (typeof expected === 'string') return expected === actual;
-  const match = expected.exec(actual);
-  return match !== null && match.index === 0 && match[0].length === actual.length;
+  // Anchored as a whole, so an alternation cannot match a prefix and stop there.
+  return new RegExp(`^(?:${expected.source})$`, expected.flags).test(actual);
 }
 
 function describe(expected: string | RegExp): string {
