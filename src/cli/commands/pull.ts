@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { resolveIgnorePaths } from '../../core/hash/manifest.js';
 import { anyBlocked, type GateResult, scanGate } from '../../core/registry/gate.js';
 import { formatReference, manifestReference, parseReference } from '../../core/registry/reference.js';
+import type { VerifyMaterial } from '../../core/sign/verify-signature.js';
 import { listModelFiles } from '../../io/model-files.js';
 import { BlobCache, defaultCacheDir } from '../../io/registry/blob-cache.js';
 import { pullModel } from '../../io/registry/pull-model.js';
@@ -17,24 +18,30 @@ import {
 } from '../registry-flags.js';
 import { scanModelFiles } from '../registry-scan.js';
 import { renderTable } from '../render/table.js';
+import {
+  addVerifyOptions,
+  type VerifyMaterialFlags,
+  verifyMaterialFrom,
+  wantsVerification,
+} from '../signing-flags.js';
 
-interface PullFlags extends RegistryFlags {
+interface PullFlags extends RegistryFlags, VerifyMaterialFlags {
   scan: boolean;
-  key?: string;
   failOn?: string;
   config?: string;
 }
 
 export function registerPull(program: Command, terminal: Terminal, version: string): void {
   registryOptions(
-    program
-      .command('pull')
+    addVerifyOptions(
+      program.command('pull'),
+      'require a signature attached by push --sign that this key verifies',
+    )
       .description('pull a model from an OCI registry: verified, unpacked safely and scanned before it lands')
       .argument('<reference>', 'registry/repository[:tag|@sha256:digest]')
       .argument('<dir>', 'an empty or new directory to write the model into'),
   )
     .option('--no-scan', 'do not scan the pulled files before moving them into place')
-    .option('-k, --key <public.pem>', 'require a signature attached by push --sign that this key verifies')
     .option('--fail-on <severity>', 'findings at this severity refuse the pull (default: config, else high)')
     .option('--config <file>', 'configuration file (default: .mlsec.yaml here or up to the git root)')
     .action(async (reference: string, dir: string, flags: PullFlags) => {
@@ -53,6 +60,8 @@ async function runPull(
   const concurrency = parseConcurrency(flags.concurrency);
   const ref = parseReference(reference);
   const target = resolve(terminal.cwd, dir);
+  // The signer's material loads first: a wrong key path fails before any download.
+  const material = wantsVerification(flags) ? await verifyMaterialFrom(flags, terminal.cwd) : undefined;
   const client = await makeClient(ref, flags, terminal);
   const cache = await BlobCache.open(resolve(terminal.cwd, flags.cacheDir ?? defaultCacheDir(terminal.env)));
   const progress = await blobProgress(terminal, flags.progress === true, 'pulling');
@@ -69,8 +78,8 @@ async function runPull(
       onBlob: (e) => progress?.update(e.digest.slice(7, 19), e.bytes, e.size, e.done === true),
       check: async (staging, pulled) => {
         progress?.stop();
-        if (flags.key) {
-          const gate = await signatureGate(client, pulled.digest, staging, flags.key, terminal);
+        if (material) {
+          const gate = await signatureGate(client, pulled.digest, staging, material);
           gates.push(gate);
           if (gate.blocked) return { ok: false };
         }
@@ -142,28 +151,25 @@ async function runPull(
   return 0;
 }
 
-/** The signature `push --sign` attached, verified with `key` against the staged files. */
+/** The signature `push --sign` attached, verified with the signer's key, roots or identity against the staged files. */
 async function signatureGate(
   client: Awaited<ReturnType<typeof makeClient>>,
   digest: string,
   staging: string,
-  key: string,
-  terminal: Terminal,
+  material: VerifyMaterial,
 ): Promise<GateResult> {
   const { fetchReferrerDocument } = await import('../../io/registry/referrers.js');
   const { signatureArtifactType } = await import('../../core/registry/media-types.js');
   const bundle = await fetchReferrerDocument(client, digest, signatureArtifactType);
   if (!bundle) return { gate: 'signature', blocked: true, message: `${digest} has no attached signature` };
-  const { readPublicKey } = await import('../../io/signing-keys.js');
   const { verifyModel } = await import('../../core/sign/verify-model.js');
   const { hashModel } = await import('../../io/model-manifest.js');
   const { HashPool } = await import('../../io/hash-pool.js');
-  const publicKey = await readPublicKey(resolve(terminal.cwd, key));
   const pool = new HashPool();
   try {
     const report = await verifyModel({
       bundleText: new TextDecoder().decode(bundle),
-      material: { method: 'key', publicKey },
+      material,
       hashModel: async (manifest) => {
         const ignorePaths = resolveIgnorePaths({
           signature: null,
