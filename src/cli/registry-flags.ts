@@ -4,8 +4,7 @@ import type { Command } from 'commander';
 import { MlsecError } from '../core/errors.js';
 import type { ImageReference } from '../core/registry/reference.js';
 import type { Credential } from '../io/registry/auth.js';
-import { RegistryClient } from '../io/registry/client.js';
-import { dockerCredential } from '../io/registry/credentials.js';
+import type { RegistryClient } from '../io/registry/client.js';
 import type { Terminal } from './output.js';
 
 export interface RegistryFlags {
@@ -68,6 +67,7 @@ async function credentialFor(
     return { kind: 'basic', username: flags.username, password: secret };
   }
   if (flags.username) throw new MlsecError('USAGE', '--username needs --password-stdin');
+  const { dockerCredential } = await import('../io/registry/credentials.js');
   return dockerCredential(host, terminal.env);
 }
 
@@ -91,6 +91,8 @@ export async function makeClient(
     }
   }
   const credential = await credentialFor(ref.registry, flags, terminal);
+  // Loaded here, not at start-up: undici is the biggest module push loads, and push hashes meanwhile.
+  const { RegistryClient } = await import('../io/registry/client.js');
   return new RegistryClient({
     registry: ref.registry,
     repository: ref.repository,

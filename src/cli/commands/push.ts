@@ -4,12 +4,17 @@ import { MlsecError } from '../../core/errors.js';
 import { buildOmsStatement, resolveIgnorePaths } from '../../core/hash/manifest.js';
 import { anyBlocked, type GateResult, scanGate } from '../../core/registry/gate.js';
 import { scanReportArtifactType, signatureArtifactType } from '../../core/registry/media-types.js';
-import { defaultTag, formatReference, parseReference } from '../../core/registry/reference.js';
-import { gitProvenance } from '../../io/git-provenance.js';
-import { listModelFiles, modelName } from '../../io/model-files.js';
+import {
+  defaultTag,
+  formatReference,
+  type ImageReference,
+  parseReference,
+} from '../../core/registry/reference.js';
+import type { HashPool } from '../../io/hash-pool.js';
+import { listModelFiles, type ModelFile, modelName } from '../../io/model-files.js';
 import { hashModel } from '../../io/model-manifest.js';
 import { BlobCache, defaultCacheDir } from '../../io/registry/blob-cache.js';
-import { type Attachment, pushModel } from '../../io/registry/push-model.js';
+import type { Attachment, PushModelResult } from '../../io/registry/push-model.js';
 import { checkPaths } from '../../io/walk.js';
 import { collect } from '../flags.js';
 import { withHashPool } from '../hash-progress.js';
@@ -22,7 +27,6 @@ import {
   type RegistryFlags,
   registryOptions,
 } from '../registry-flags.js';
-import { scanModelFiles, scanReportJson } from '../registry-scan.js';
 import { renderTable } from '../render/table.js';
 
 interface PushFlags extends RegistryFlags {
@@ -95,7 +99,37 @@ async function runPush(
   const ignorePaths = resolveIgnorePaths({ paths: flags.ignorePath });
   const files = await listModelFiles(root, ignorePaths);
   if (files.length === 0) throw new MlsecError('INPUT_INVALID', `${model} has no files to push`);
+  // The digests take longest before the upload (a 1 GiB file: about a second), so a worker computes
+  // them beside the scan, git and the loading of the HTTP client. Hashing sends nothing.
+  const hashing = startHashing(files, ignorePaths, terminal, flags.progress === true);
+  try {
+    const plan = { root, files, ref, tag, format, concurrency, ...(chunkSize ? { chunkSize } : {}) };
+    return await gateAndPush(plan, hashing, flags, terminal, version);
+  } finally {
+    await hashing.stop();
+  }
+}
 
+interface PushPlan {
+  root: string;
+  files: ModelFile[];
+  ref: ImageReference;
+  tag: string;
+  format: 'text' | 'json';
+  concurrency: number;
+  chunkSize?: number;
+}
+
+async function gateAndPush(
+  plan: PushPlan,
+  hashing: Hashing,
+  flags: PushFlags,
+  terminal: Terminal,
+  version: string,
+): Promise<number> {
+  const { root, files, ref, tag, format, concurrency, chunkSize } = plan;
+  // Loaded now, while the hash runs: scanners and execa (for git) take longer to load than to run.
+  const { scanModelFiles, scanReportJson } = await import('../registry-scan.js');
   // The gate runs before any connection: a refused model sends nothing anywhere.
   const gates: GateResult[] = [];
   let report: string | undefined;
@@ -111,6 +145,7 @@ async function runPush(
     report = scanReportJson(reports, failOn, scan.blocked, version);
     if (flags.gate) gates.push(scan);
     if (anyBlocked(gates)) {
+      await hashing.stop();
       if (format === 'json') {
         terminal.stdout.write(
           `${JSON.stringify({ schemaVersion: 1, pushed: false, gates, scan: JSON.parse(report) }, null, 2)}\n`,
@@ -135,15 +170,16 @@ async function runPush(
     }
   }
 
-  const privateKey = flags.sign ? await loadKey(flags, terminal) : undefined;
-  const predicate = await withHashPool(
-    { ...terminal, forceProgress: flags.progress === true },
-    files,
-    (pool, progress) =>
-      hashModel(files, { method: 'files', hashType: 'sha256', ignorePaths }, pool, progress),
-  );
-  const statement = buildOmsStatement(modelName(root), predicate);
   const single = files.length === 1 && files[0]!.path === '.';
+  const git = import('../../io/git-provenance.js').then((m) =>
+    m.gitProvenance(single ? resolve(root, '..') : root),
+  );
+  git.catch(() => undefined);
+  const loading = import('../../io/registry/push-model.js');
+  loading.catch(() => undefined);
+  const privateKey = flags.sign ? await loadKey(flags, terminal) : undefined;
+  const predicate = await hashing.done;
+  const statement = buildOmsStatement(modelName(root), predicate);
   const fileDigests = new Map(predicate.resources.map((r) => [r.name, r.digest]));
   const attachments: Attachment[] = [];
   if (report !== undefined && flags.report) {
@@ -171,13 +207,14 @@ async function runPush(
       : detectedLicenses.length > 0
         ? { licenses: detectedLicenses }
         : {}),
-    ...(await gitProvenance(single ? resolve(root, '..') : root)),
+    ...(await git),
   };
+  const { pushModel } = await loading;
 
   const client = await makeClient(ref, flags, terminal, chunkSize ? { chunkSize } : {});
   const cache = await BlobCache.open(resolve(terminal.cwd, flags.cacheDir ?? defaultCacheDir(terminal.env)));
   const progress = await blobProgress(terminal, flags.progress === true, 'pushing');
-  let result: Awaited<ReturnType<typeof pushModel>>;
+  let result: PushModelResult;
   try {
     result = await pushModel({
       client,
@@ -225,6 +262,37 @@ async function runPush(
     terminal.stdout.write(`${lines.join('\n')}\n`);
   }
   return 0;
+}
+
+interface Hashing {
+  done: Promise<Awaited<ReturnType<typeof hashModel>>>;
+  /** Ends the hashing early (a refused push does not wait for a 100 GB hash); waits for it to end. */
+  stop: () => Promise<void>;
+}
+
+function startHashing(
+  files: readonly ModelFile[],
+  ignorePaths: readonly string[],
+  terminal: Terminal,
+  forceProgress: boolean,
+): Hashing {
+  let pool: HashPool | undefined;
+  let stopped = false;
+  const done = withHashPool({ ...terminal, forceProgress }, files, (started, progress) => {
+    pool = started;
+    if (stopped) return Promise.reject(new Error('hashing stopped'));
+    return hashModel(files, { method: 'files', hashType: 'sha256', ignorePaths }, started, progress);
+  });
+  // Whoever awaits `done` sees its failure; a push that ends first (refused, failed) must not crash on it.
+  done.catch(() => undefined);
+  return {
+    done,
+    stop: async () => {
+      stopped = true;
+      await pool?.close();
+      await done.catch(() => undefined);
+    },
+  };
 }
 
 async function loadKey(flags: PushFlags, terminal: Terminal) {
