@@ -110,6 +110,11 @@ export async function pushModel(input: PushModelInput): Promise<PushModelResult>
       ...built.map((b) => b.blob),
       { name: 'config', descriptor: config, open: () => configBytes },
     ];
+    // The attachments' few small blobs go up beside the layers, not after them.
+    const attachments = input.attachments ?? [];
+    const attachmentBlobs =
+      attachments.length > 0 ? pushAttachmentBlobs(input.client, attachments) : undefined;
+    attachmentBlobs?.catch(() => undefined);
     const blobs = await mapLimit(pending, input.concurrency, async (blob) => {
       const { digest, size, mediaType } = blob.descriptor;
       const status = await input.client.pushBlob(blob.descriptor, blob.open, {
@@ -127,8 +132,9 @@ export async function pushModel(input: PushModelInput): Promise<PushModelResult>
       size: manifestBytes.length,
     };
     const referrers = [];
-    for (const attachment of input.attachments ?? []) {
-      referrers.push(await attach(input.client, manifest, attachment));
+    const attachmentLayers = (await attachmentBlobs) ?? [];
+    for (const [i, attachment] of attachments.entries()) {
+      referrers.push(await attach(input.client, manifest, attachment, attachmentLayers[i]!));
     }
     return { manifest, blobs, referrers };
   } finally {
@@ -180,24 +186,36 @@ async function buildLayer(
   };
 }
 
-/**
- * Pushes an attachment as a referrer of `subject`. A registry that indexes referrers itself says so
- * with `OCI-Subject`; otherwise (distribution 2.8 and 3.x) the `sha256-<hex>` tag's index is updated.
- */
-export async function attach(
+/** The empty config every referrer manifest names, and each attachment's layer; their descriptors. */
+async function pushAttachmentBlobs(
   client: RegistryClient,
-  subject: Descriptor,
-  attachment: Attachment,
-): Promise<PushModelResult['referrers'][number]> {
+  attachments: readonly Attachment[],
+): Promise<Descriptor[]> {
   const empty = new TextEncoder().encode('{}');
   const emptyDescriptor: Descriptor = { mediaType: ociEmptyType, digest: ociEmptyDigest, size: 2 };
-  await client.pushBlob(emptyDescriptor, () => empty);
-  const layer: Descriptor = {
+  const layers = attachments.map((attachment) => ({
     mediaType: attachment.mediaType,
     digest: `sha256:${digestBytes(attachment.bytes).hex}`,
     size: attachment.bytes.length,
-  };
-  await client.pushBlob(layer, () => attachment.bytes);
+  }));
+  await Promise.all([
+    client.pushBlob(emptyDescriptor, () => empty),
+    ...attachments.map((attachment, i) => client.pushBlob(layers[i]!, () => attachment.bytes)),
+  ]);
+  return layers;
+}
+
+/**
+ * Pushes an attachment (its blobs already there) as a referrer of `subject`. A registry that indexes
+ * referrers itself says so with `OCI-Subject`; otherwise (distribution 2.8 and 3.x) the
+ * `sha256-<hex>` tag's index is updated.
+ */
+async function attach(
+  client: RegistryClient,
+  subject: Descriptor,
+  attachment: Attachment,
+  layer: Descriptor,
+): Promise<PushModelResult['referrers'][number]> {
   const manifest = buildReferrerManifest(subject, attachment.artifactType, layer, attachment.annotations);
   const bytes = encodeJson(manifest);
   const digest = `sha256:${digestBytes(bytes).hex}`;
