@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { fixture, mlsec, tempDir } from '../helpers/cli.js';
+import { fakeIdentityToken, startFakeSigstore } from '../helpers/fake-sigstore.js';
 import { describeWithRegistry, mlsecWithInput, registries, uniqueRepo } from '../helpers/registry.js';
 
 const sha256 = /^sha256:[0-9a-f]{64}$/;
@@ -318,6 +319,61 @@ describeWithRegistry('mlsec push and pull (real registry, no auth)', registries.
     );
   });
 
+  it('push --sign keylessly; pull checks the identity and refuses another', async () => {
+    const sigstore = await startFakeSigstore();
+    onTestFinished(() => sigstore.close());
+    const dir = await tempDir();
+    await model(dir);
+    await writeFile(join(dir, 'root.json'), JSON.stringify(sigstore.trustedRoot));
+    const identity = 'release@example.test';
+    const issuer = 'https://issuer.example.test';
+    const repo = uniqueRepo('keyless');
+    const push = await mlsec(
+      [
+        'push',
+        'model',
+        `${host}/${repo}:v1`,
+        '--sign',
+        '--fulcio-url',
+        sigstore.fulcioURL,
+        '--rekor-url',
+        sigstore.rekorURL,
+        ...common(dir),
+      ],
+      { cwd: dir, env: { SIGSTORE_ID_TOKEN: fakeIdentityToken({ iss: issuer, sub: identity }) } },
+    );
+    expect(push.exitCode).toBe(0);
+    const pull = (out: string, who: string) =>
+      mlsec(
+        [
+          'pull',
+          `${host}/${repo}:v1`,
+          out,
+          '--identity',
+          who,
+          '--issuer',
+          issuer,
+          '--trusted-root',
+          'root.json',
+          ...common(dir),
+        ],
+        {
+          cwd: dir,
+        },
+      );
+    const ok = await pull('out', identity);
+    expect(ok.exitCode).toBe(0);
+    expect(JSON.parse(ok.stdout).gates[0]).toMatchObject({ gate: 'signature', blocked: false });
+    const other = await pull('out2', 'someone@example.test');
+    expect(other.exitCode).toBe(1);
+    expect(JSON.parse(other.stdout).gates[0]).toEqual({
+      gate: 'signature',
+      blocked: true,
+      message: `signed by "${identity}", not "someone@example.test"`,
+    });
+    await expect(stat(join(dir, 'out2'))).rejects.toThrow(/ENOENT/);
+  });
+
   it('refuses a reference without a registry host, and a non-empty target directory', async () => {
     const dir = await tempDir();
     await model(dir);
@@ -450,13 +506,19 @@ describeWithRegistry('mlsec push and pull (token registry)', registries.token, (
 });
 
 describe('push and pull usage', () => {
-  it('push --sign without --key is a usage error', async () => {
+  it('push --sign without a key signs keylessly, and says how to get a token when there is none', async () => {
     const dir = await tempDir();
     await model(dir);
-    const result = await mlsec(['push', 'model', '127.0.0.1:1/x/y:v1', '--sign'], { cwd: dir });
+    const result = await mlsec(['push', 'model', '127.0.0.1:1/x/y:v1', '--sign', '--no-gate'], { cwd: dir });
     expect(result).toMatchObject({
       exitCode: 2,
-      stderr: 'mlsec: --sign needs --key (keyless signing: run mlsec sign, then push)',
+      stderr:
+        'mlsec: keyless signing needs an identity token: pass --identity-token, set SIGSTORE_ID_TOKEN, grant "id-token: write" in GitHub Actions, or sign with --key',
+    });
+    const stray = await mlsec(['push', 'model', '127.0.0.1:1/x/y:v1', '--key', 'k.pem'], { cwd: dir });
+    expect(stray).toMatchObject({
+      exitCode: 2,
+      stderr: 'mlsec: --key, --certificate and --identity-token sign only with --sign',
     });
   });
 });

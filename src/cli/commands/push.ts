@@ -28,8 +28,9 @@ import {
   registryOptions,
 } from '../registry-flags.js';
 import { renderTable } from '../render/table.js';
+import { addSigningOptions, type SigningFlags, signatureSpecFrom } from '../signing-flags.js';
 
-interface PushFlags extends RegistryFlags {
+interface PushFlags extends RegistryFlags, SigningFlags {
   gate: boolean;
   failOn?: string;
   config?: string;
@@ -39,14 +40,11 @@ interface PushFlags extends RegistryFlags {
   chunkSize?: string;
   ignorePath: string[];
   sign?: boolean;
-  key?: string;
-  passphraseEnv?: string;
 }
 
 export function registerPush(program: Command, terminal: Terminal, version: string): void {
   registryOptions(
-    program
-      .command('push')
+    addSigningOptions(program.command('push'))
       .description('scan a model and push it to an OCI registry as a ModelPack artifact')
       .argument('<model>', 'model directory or single file')
       .argument('<reference>', 'registry/repository[:tag], e.g. registry.example.com/team/model:v3'),
@@ -67,9 +65,10 @@ export function registerPush(program: Command, terminal: Terminal, version: stri
     )
     .option('--chunk-size <bytes>', 'upload blobs larger than this in chunks of this size')
     .option('--ignore-path <path>', 'leave a path of the model out (repeatable)', collect, [])
-    .option('--sign', 'sign the model (OpenSSF Model Signing bundle) and attach the signature')
-    .option('-k, --key <private.pem>', 'with --sign: the ECDSA private key')
-    .option('--passphrase-env <variable>', 'with --sign: environment variable holding the key passphrase')
+    .option(
+      '--sign',
+      'sign the model (OpenSSF Model Signing bundle; --key, --certificate or keyless) and attach it',
+    )
     .action(async (model: string, reference: string, flags: PushFlags) => {
       process.exitCode = await runPush(model, reference, flags, terminal, version);
     });
@@ -91,8 +90,8 @@ async function runPush(
   if (chunkSize !== undefined && (!Number.isSafeInteger(chunkSize) || chunkSize < 1)) {
     throw new MlsecError('USAGE', '--chunk-size must be a positive whole number of bytes');
   }
-  if (flags.sign && !flags.key) {
-    throw new MlsecError('USAGE', '--sign needs --key (keyless signing: run mlsec sign, then push)');
+  if (!flags.sign && (flags.key || flags.certificate || flags.identityToken)) {
+    throw new MlsecError('USAGE', '--key, --certificate and --identity-token sign only with --sign');
   }
   const root = resolve(terminal.cwd, model);
   await checkPaths([root], terminal.cwd);
@@ -177,7 +176,7 @@ async function gateAndPush(
   git.catch(() => undefined);
   const loading = import('../../io/registry/push-model.js');
   loading.catch(() => undefined);
-  const privateKey = flags.sign ? await loadKey(flags, terminal) : undefined;
+  const signing = flags.sign ? await signatureSpecFrom(flags, terminal) : undefined;
   const predicate = await hashing.done;
   const statement = buildOmsStatement(modelName(root), predicate);
   const fileDigests = new Map(predicate.resources.map((r) => [r.name, r.digest]));
@@ -189,9 +188,10 @@ async function gateAndPush(
       bytes: new TextEncoder().encode(report),
     });
   }
-  if (privateKey) {
-    const { buildKeyBundle, statementBytes } = await import('../../core/sign/sign-bundle.js');
-    const bundle = buildKeyBundle(statementBytes(statement), privateKey);
+  if (signing) {
+    const { statementBytes } = await import('../../core/sign/sign-bundle.js');
+    const { createSignature } = await import('../../io/create-signature.js');
+    const bundle = await createSignature(statementBytes(statement), signing);
     attachments.push({
       artifactType: signatureArtifactType,
       mediaType: signatureArtifactType,
@@ -293,17 +293,6 @@ function startHashing(
       await done.catch(() => undefined);
     },
   };
-}
-
-async function loadKey(flags: PushFlags, terminal: Terminal) {
-  const { readPrivateKey } = await import('../../io/signing-keys.js');
-  let passphrase: string | undefined;
-  if (flags.passphraseEnv) {
-    passphrase = terminal.env[flags.passphraseEnv];
-    if (passphrase === undefined)
-      throw new MlsecError('USAGE', `--passphrase-env: ${flags.passphraseEnv} is not set`);
-  }
-  return readPrivateKey(resolve(terminal.cwd, flags.key!), passphrase);
 }
 
 /** `SOURCE_DATE_EPOCH` for reproducible builds, else now. */
