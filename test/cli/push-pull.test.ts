@@ -522,3 +522,40 @@ describe('push and pull usage', () => {
     });
   });
 });
+
+describeWithRegistry('mlsec push and pull (Basic over TLS)', registries.tls, () => {
+  const { host, user, password, ca } = registries.tls ?? { host: '', user: '', password: '', ca: '' };
+
+  it('trusts the registry through --ca-file, refuses an unknown certificate, and skips the check only with --insecure', async () => {
+    const dir = await tempDir();
+    await model(dir);
+    const ref = `${host}/${uniqueRepo('tls')}:v1`;
+    const login = ['--username', user, '--password-stdin', '--cache-dir', 'c'];
+    const untrusted = await mlsecWithInput(['push', 'model', ref, ...login], {
+      cwd: dir,
+      input: `${password}\n`,
+    });
+    expect(untrusted.exitCode).toBe(2);
+    expect(untrusted.stderr).toMatch(/certificate/i);
+    expect(untrusted.stderr).not.toContain(password);
+    const trusted = await mlsecWithInput(
+      ['push', 'model', ref, ...login, '--ca-file', ca, '--format', 'json'],
+      {
+        cwd: dir,
+        input: `${password}\n`,
+      },
+    );
+    expect(trusted.stderr).toBe('');
+    expect(trusted.exitCode).toBe(0);
+    const digest = JSON.parse(trusted.stdout).digest;
+    const insecure = await mlsecWithInput(['pull', ref, 'out', ...login, '--insecure', '--format', 'json'], {
+      cwd: dir,
+      input: `${password}\n`,
+    });
+    expect(insecure.exitCode).toBe(0);
+    expect(JSON.parse(insecure.stdout).reference).toBe(`${ref.replace(/:v1$/, '')}@${digest}`);
+    expect(await sha256Of(join(dir, 'out', 'model.safetensors'))).toBe(
+      await sha256Of(join(dir, 'model', 'model.safetensors')),
+    );
+  });
+});

@@ -12,6 +12,14 @@ export const registries = {
         password: process.env.MLSEC_TEST_REGISTRY_BASIC_PASSWORD!,
       }
     : undefined,
+  tls: process.env.MLSEC_TEST_REGISTRY_TLS
+    ? {
+        host: process.env.MLSEC_TEST_REGISTRY_TLS,
+        user: process.env.MLSEC_TEST_REGISTRY_TLS_USER!,
+        password: process.env.MLSEC_TEST_REGISTRY_TLS_PASSWORD!,
+        ca: process.env.MLSEC_TEST_REGISTRY_TLS_CA!,
+      }
+    : undefined,
   token: process.env.MLSEC_TEST_REGISTRY_TOKEN
     ? {
         host: process.env.MLSEC_TEST_REGISTRY_TOKEN,

@@ -12,6 +12,7 @@ const scripts = resolve(import.meta.dirname);
 const modes = [
   ['plain', 'MLSEC_TEST_REGISTRY'],
   ['htpasswd', 'MLSEC_TEST_REGISTRY_BASIC'],
+  ['tls', 'MLSEC_TEST_REGISTRY_TLS'],
   ['token', 'MLSEC_TEST_REGISTRY_TOKEN'],
 ] as const;
 

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Starts a real OCI registry (CNCF distribution, Debian's docker-registry) on 127.0.0.1 for the tests.
 #   eval "$(bash test/registry/start.sh MODE STATE_DIR)"
-# MODE: plain (no auth), htpasswd (Basic) or token (Bearer, with test/registry/token-server.mjs).
+# MODE: plain (no auth), htpasswd (Basic), tls (Basic over HTTPS with a test CA) or token
+# (Bearer, with test/registry/token-server.mjs).
 # Prints export lines naming the registry for the tests:
 #   plain     MLSEC_TEST_REGISTRY=127.0.0.1:PORT
 #   htpasswd  MLSEC_TEST_REGISTRY_BASIC=127.0.0.1:PORT, MLSEC_TEST_REGISTRY_BASIC_USER, _PASSWORD
+#   tls       MLSEC_TEST_REGISTRY_TLS=127.0.0.1:PORT, MLSEC_TEST_REGISTRY_TLS_USER, _PASSWORD, _CA (PEM file)
 #   token     MLSEC_TEST_REGISTRY_TOKEN=127.0.0.1:PORT, MLSEC_TEST_REGISTRY_TOKEN_USER, _PASSWORD, _REFRESH
 # Everything (config, storage, pid files) lives in STATE_DIR; stop.sh STATE_DIR ends it and deletes it.
 set -euo pipefail
-mode=${1:?usage: start.sh plain|htpasswd|token STATE_DIR}
-state=${2:?usage: start.sh plain|htpasswd|token STATE_DIR}
+mode=${1:?usage: start.sh plain|htpasswd|tls|token STATE_DIR}
+state=${2:?usage: start.sh plain|htpasswd|tls|token STATE_DIR}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 die() { echo "start.sh: $*" >&2; exit 1; }
 
@@ -22,6 +24,8 @@ free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0
 random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
 auth=""
+tls=""
+scheme=http
 exports=()
 case "$mode" in
   plain) prefix=MLSEC_TEST_REGISTRY ;;
@@ -32,6 +36,19 @@ case "$mode" in
     htpasswd -Bbn "$user" "$password" | sed '/^$/d' >"$state/htpasswd"
     auth=$(printf 'auth:\n  htpasswd:\n    realm: mlsec-test\n    path: %s\n' "$state/htpasswd")
     exports+=("${prefix}_USER=$user" "${prefix}_PASSWORD=$password")
+    ;;
+  tls)
+    prefix=MLSEC_TEST_REGISTRY_TLS
+    user=mlsec; password=$(random_hex 12)
+    command -v htpasswd >/dev/null || die "htpasswd is not installed (apt-get install apache2-utils)"
+    htpasswd -Bbn "$user" "$password" | sed '/^$/d' >"$state/htpasswd"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+      -keyout "$state/tls-key.pem" -out "$state/ca.pem" -subj "/CN=127.0.0.1" \
+      -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1 || die "openssl could not make the TLS certificate"
+    auth=$(printf 'auth:\n  htpasswd:\n    realm: mlsec-test\n    path: %s\n' "$state/htpasswd")
+    tls=$(printf '  tls:\n    certificate: %s\n    key: %s\n' "$state/ca.pem" "$state/tls-key.pem")
+    scheme=https
+    exports+=("${prefix}_USER=$user" "${prefix}_PASSWORD=$password" "${prefix}_CA=$state/ca.pem")
     ;;
   token)
     prefix=MLSEC_TEST_REGISTRY_TOKEN
@@ -50,7 +67,7 @@ case "$mode" in
       "$token_port" "$state/token-cert.pem")
     exports+=("${prefix}_USER=$user" "${prefix}_PASSWORD=$password" "${prefix}_REFRESH=$refresh")
     ;;
-  *) die "unknown mode $mode (plain, htpasswd or token)" ;;
+  *) die "unknown mode $mode (plain, htpasswd, tls or token)" ;;
 esac
 
 for attempt in 1 2 3; do
@@ -72,13 +89,14 @@ storage:
 http:
   addr: 127.0.0.1:$port
   secret: $(random_hex 16)
+$tls
 $auth
 YAML
   nohup "$bin" serve "$state/config.yml" </dev/null >"$state/registry.log" 2>&1 &
   pid=$!
   echo "$pid" >"$state/registry.pid"
   for _ in $(seq 1 100); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/v2/" || true)
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 ${tls:+--cacert "$state/ca.pem"} "$scheme://127.0.0.1:$port/v2/" || true)
     case "$code" in 200|401) break ;; esac
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
