@@ -391,37 +391,39 @@ describeWithRegistry('mlsec push and pull (real registry, no auth)', registries.
 describeWithRegistry('mlsec push and pull (htpasswd registry)', registries.basic, () => {
   const { host, user, password } = registries.basic ?? { host: '', user: '', password: '' };
 
-  it('authenticates through a docker credential helper named in config.json', async () => {
-    const dir = await tempDir();
-    await model(dir);
-    const bin = join(dir, 'bin');
-    await mkdir(bin);
-    // A helper that answers only for this registry, the way docker-credential-* helpers do.
-    await writeFile(
-      join(bin, 'docker-credential-mlsectest'),
-      `#!/bin/sh\nread host\nif [ "$host" = "${host}" ]; then printf '{"ServerURL":"%s","Username":"${user}","Secret":"${password}"}' "$host"; else echo "credentials not found in native keychain"; exit 1; fi`,
-    );
-    await chmod(join(bin, 'docker-credential-mlsectest'), 0o755);
-    await mkdir(join(dir, 'docker'));
-    await writeFile(
-      join(dir, 'docker', 'config.json'),
-      JSON.stringify({ credHelpers: { [host]: 'mlsectest' } }),
-    );
-    const env = { DOCKER_CONFIG: join(dir, 'docker'), PATH: `${bin}:${process.env.PATH}` };
-    const ref = `${host}/${uniqueRepo('basic')}:v1`;
-    const push = await mlsec(['push', 'model', ref, '--plain-http', '--cache-dir', 'cache'], {
-      cwd: dir,
-      env,
+  for (const [key, config] of [
+    ['credHelpers', (h: string) => ({ credHelpers: { [h]: 'mlsectest' } })],
+    ['credsStore', () => ({ credsStore: 'mlsectest' })],
+  ] as const) {
+    it(`authenticates through a docker credential helper named by ${key} in config.json`, async () => {
+      const dir = await tempDir();
+      await model(dir);
+      const bin = join(dir, 'bin');
+      await mkdir(bin);
+      // A helper that answers only for this registry, the way docker-credential-* helpers do.
+      await writeFile(
+        join(bin, 'docker-credential-mlsectest'),
+        `#!/bin/sh\nread host\nif [ "$host" = "${host}" ]; then printf '{"ServerURL":"%s","Username":"${user}","Secret":"${password}"}' "$host"; else echo "credentials not found in native keychain"; exit 1; fi`,
+      );
+      await chmod(join(bin, 'docker-credential-mlsectest'), 0o755);
+      await mkdir(join(dir, 'docker'));
+      await writeFile(join(dir, 'docker', 'config.json'), JSON.stringify(config(host)));
+      const env = { DOCKER_CONFIG: join(dir, 'docker'), PATH: `${bin}:${process.env.PATH}` };
+      const ref = `${host}/${uniqueRepo('basic')}:v1`;
+      const push = await mlsec(['push', 'model', ref, '--plain-http', '--cache-dir', 'cache'], {
+        cwd: dir,
+        env,
+      });
+      expect(push.stderr).toBe('');
+      expect(push.exitCode).toBe(0);
+      const pull = await mlsec(['pull', ref, 'out', '--plain-http', '--cache-dir', 'cache2'], {
+        cwd: dir,
+        env,
+      });
+      expect(pull.exitCode).toBe(0);
+      expect(await manifestDigest('out', dir)).toBe(await manifestDigest('model', dir));
     });
-    expect(push.stderr).toBe('');
-    expect(push.exitCode).toBe(0);
-    const pull = await mlsec(['pull', ref, 'out', '--plain-http', '--cache-dir', 'cache2'], {
-      cwd: dir,
-      env,
-    });
-    expect(pull.exitCode).toBe(0);
-    expect(await manifestDigest('out', dir)).toBe(await manifestDigest('model', dir));
-  });
+  }
 
   it('reads auths from config.json, and refuses wrong or missing credentials with exit 2', async () => {
     const dir = await tempDir();
