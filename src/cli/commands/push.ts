@@ -177,28 +177,36 @@ async function gateAndPush(
   const loading = import('../../io/registry/push-model.js');
   loading.catch(() => undefined);
   const signing = flags.sign ? await signatureSpecFrom(flags, terminal) : undefined;
-  const predicate = await hashing.done;
-  const statement = buildOmsStatement(modelName(root), predicate);
-  const fileDigests = new Map(predicate.resources.map((r) => [r.name, r.digest]));
-  const attachments: Attachment[] = [];
-  if (report !== undefined && flags.report) {
-    attachments.push({
-      artifactType: scanReportArtifactType,
-      mediaType: scanReportArtifactType,
-      bytes: new TextEncoder().encode(report),
-    });
-  }
-  if (signing) {
-    const { statementBytes } = await import('../../core/sign/sign-bundle.js');
-    const { createSignature } = await import('../../io/create-signature.js');
-    const bundle = await createSignature(statementBytes(statement), signing);
-    attachments.push({
-      artifactType: signatureArtifactType,
-      mediaType: signatureArtifactType,
-      bytes: new TextEncoder().encode(JSON.stringify(bundle)),
-    });
-  }
-  const provenance = {
+  // Large files upload while the hash runs; the manifest, its provenance and the signature wait for it.
+  const hashed = hashing.done.then((predicate) => ({
+    predicate,
+    statement: buildOmsStatement(modelName(root), predicate),
+  }));
+  const fileDigests = hashed.then(
+    ({ predicate }) => new Map(predicate.resources.map((r) => [r.name, r.digest])),
+  );
+  const attachments = hashed.then(async ({ statement }) => {
+    const documents: Attachment[] = [];
+    if (report !== undefined && flags.report) {
+      documents.push({
+        artifactType: scanReportArtifactType,
+        mediaType: scanReportArtifactType,
+        bytes: new TextEncoder().encode(report),
+      });
+    }
+    if (signing) {
+      const { statementBytes } = await import('../../core/sign/sign-bundle.js');
+      const { createSignature } = await import('../../io/create-signature.js');
+      const bundle = await createSignature(statementBytes(statement), signing);
+      documents.push({
+        artifactType: signatureArtifactType,
+        mediaType: signatureArtifactType,
+        bytes: new TextEncoder().encode(JSON.stringify(bundle)),
+      });
+    }
+    return documents;
+  });
+  const provenance = hashed.then(async ({ statement }) => ({
     name: single ? basename(root) : modelName(root),
     modelDigest: `sha256:${statement.subject[0].digest.sha256}`,
     created: createdAt(terminal.env),
@@ -208,7 +216,9 @@ async function gateAndPush(
         ? { licenses: detectedLicenses }
         : {}),
     ...(await git),
-  };
+  }));
+  // pushModel awaits these; a push that fails first must not crash on their rejection.
+  for (const pending of [fileDigests, attachments, provenance]) pending.catch(() => undefined);
   const { pushModel } = await loading;
 
   const client = await makeClient(ref, flags, terminal, chunkSize ? { chunkSize } : {});
@@ -245,7 +255,7 @@ async function gateAndPush(
       digest: result.manifest.digest,
       mediaType: result.manifest.mediaType,
       size: result.manifest.size,
-      modelDigest: provenance.modelDigest,
+      modelDigest: (await provenance).modelDigest,
       gates,
       blobs: result.blobs,
       referrers: result.referrers,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -264,6 +265,21 @@ export class RegistryClient {
     return { digest: `sha256:${digestBytes(bytes).hex}`, subject: header(response, 'oci-subject') };
   }
 
+  /** The repository's tags (at most the first `limit` the registry lists); none when it has none (404). */
+  async listTags(limit: number): Promise<string[]> {
+    const url = this.#url('tags/list');
+    url.searchParams.set('n', String(limit));
+    const response = await this.exchange({ method: 'GET', url }, false, { follow: true });
+    if (response.status === 404) {
+      await discard(response);
+      return [];
+    }
+    if (response.status !== 200) return this.#fail(response, 'listing tags');
+    const bytes = await readLimited(response, this.maxManifestBytes, 'tag list');
+    const tags = (JSON.parse(new TextDecoder().decode(bytes)) as { tags?: unknown }).tags;
+    return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
+  }
+
   /** The referrers API's index, or undefined when the registry has no such API (404). */
   async referrersApi(digest: string): Promise<Uint8Array | undefined> {
     const response = await this.exchange(
@@ -505,6 +521,98 @@ export class RegistryClient {
     return this.#closed(response, descriptor, {}, size);
   }
 
+  /**
+   * Uploads a file the registry is unlikely to have while hashing it, from one read: POST, a PATCH
+   * per chunk of the streamed bytes, then `PUT ?digest=` with the digest computed on the way (the
+   * registry checks it). Returns that digest. A transient failure throws `StreamInterrupted`: a
+   * half-hashed stream cannot resume, so the caller falls back to `pushBlob` with the file's digest.
+   */
+  async streamBlob(path: string, size: number, onProgress?: (bytes: number) => void): Promise<string> {
+    try {
+      return await this.#streamOnce(path, size, onProgress);
+    } catch (error) {
+      if (isRetryableError(error) || error instanceof UploadRestart) {
+        throw new StreamInterrupted((error as Error).message, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async #streamOnce(path: string, size: number, onProgress?: (bytes: number) => void): Promise<string> {
+    const start = this.#url('blobs/uploads/');
+    const opened = await this.exchange(
+      { method: 'POST', url: start, headers: { 'content-length': '0' } },
+      true,
+    );
+    await discard(opened);
+    if (opened.status !== 202) return this.#fail(opened, `starting upload of ${path}`);
+    let location = this.#location(opened, start);
+    const hash = createHash('sha256');
+    let sent = 0;
+    for (let offset = 0; offset < size; ) {
+      const end = Math.min(offset + this.chunkSize, size);
+      const from = offset;
+      let opens = 0;
+      const body = () => {
+        // A retried request (a refreshed token) would need the bytes again: only a restart has them.
+        opens += 1;
+        if (opens > 1) throw new UploadRestart('a streamed chunk cannot be sent twice');
+        const read = createReadStream(path, { start: from, end: end - 1, highWaterMark: 1 << 20 });
+        const hashing = new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            hash.update(chunk);
+            sent += chunk.length;
+            onProgress?.(sent);
+            done(null, chunk);
+          },
+        });
+        read.on('error', (error) => hashing.destroy(error));
+        return read.pipe(hashing);
+      };
+      const response = await this.exchange(
+        {
+          method: 'PATCH',
+          url: location,
+          headers: {
+            'content-type': 'application/octet-stream',
+            'content-length': String(end - from),
+            'content-range': `${from}-${end - 1}`,
+          },
+          body,
+        },
+        true,
+        { retry: false },
+      );
+      if (response.status !== 202) {
+        if (isRetryableStatus(response.status)) {
+          await discard(response);
+          throw new UploadRestart(`HTTP ${response.status}`);
+        }
+        return this.#fail(response, `uploading ${path}`);
+      }
+      await discard(response);
+      if (sent !== end) {
+        throw new MlsecError('INPUT_INVALID', `${path} changed while it was pushed`);
+      }
+      location = this.#location(response, location);
+      offset = end;
+    }
+    const digest = `sha256:${hash.digest('hex')}`;
+    const response = await this.exchange(
+      { method: 'PUT', url: withDigest(location, digest), headers: { 'content-length': '0' } },
+      true,
+    );
+    if (response.status !== 201) {
+      if (isRetryableStatus(response.status)) {
+        await discard(response);
+        throw new UploadRestart(`HTTP ${response.status}`);
+      }
+      return this.#fail(response, `uploading ${path}`);
+    }
+    await discard(response);
+    return digest;
+  }
+
   /** Where a broken chunked upload stands (`GET <location>` → `Range: 0-N`); a lost session restarts. */
   async #resumePoint(location: URL): Promise<{ location: URL; offset: number }> {
     const status = await this.exchange({ method: 'GET', url: location }, true);
@@ -549,6 +657,9 @@ export class RegistryClient {
 
 /** A failed upload that starts over from a new session. */
 class UploadRestart extends Error {}
+
+/** A streamed upload that broke off: retry it with `pushBlob`, which knows the digest up front. */
+export class StreamInterrupted extends Error {}
 
 function withDigest(location: URL, digest: string): URL {
   const url = new URL(location);
