@@ -42,7 +42,11 @@ export async function mergeLicenseFindings(
   paths: readonly string[],
   options: { cwd: string; exclude: readonly string[]; config: MlsecConfig; now: Date },
 ): Promise<void> {
-  const analysis = await analyzeLicenses(paths, options);
+  attachLicenseFindings(reports, await analyzeLicenses(paths, options));
+}
+
+/** Licence findings join the report of the file they concern; a finding on no scanned file gets its own. */
+export function attachLicenseFindings(reports: FileReport[], analysis: LicenseAnalysis): void {
   for (const { path, ...finding } of analysis.reports.flatMap((r) => r.findings)) {
     let report = reports.find((r) => r.path === path);
     if (!report) {

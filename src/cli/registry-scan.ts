@@ -1,7 +1,7 @@
 import { basename, dirname } from 'node:path';
 import { MlsecError } from '../core/errors.js';
 import type { FileReport, Severity } from '../core/findings.js';
-import { compareFindings, isSeverity, summarize } from '../core/findings.js';
+import { isSeverity, summarize } from '../core/findings.js';
 import { GlobalPolicy } from '../core/scan/policy/global-policy.js';
 import { scanArtifacts } from '../core/scan/scan-artifact.js';
 import { loadConfig } from '../io/config.js';
@@ -35,21 +35,14 @@ export async function scanModelFiles(
   const reports = await scanArtifacts(toArtifacts(entries()), { policy, concurrency: 4 });
   // Licence detection always (the manifest records what it finds); the policy only when configured.
   const single = files.length === 1 && files[0]!.path === '.';
-  const { analyzeLicenses } = await import('./license-analysis.js');
+  const { analyzeLicenses, attachLicenseFindings } = await import('./license-analysis.js');
   const analysis = await analyzeLicenses([single ? basename(root) : '.'], {
     cwd: single ? dirname(root) : root,
     exclude: [],
     config,
     now: new Date(),
   });
-  for (const { path, ...finding } of analysis.reports.flatMap((r) => r.findings)) {
-    let report = reports.find((r) => r.path === path);
-    if (!report) {
-      report = { path, format: 'license', size: 0, findings: [], bytesRead: 0, status: 'complete' };
-      reports.push(report);
-    }
-    report.findings = [...report.findings, finding].sort(compareFindings);
-  }
+  attachLicenseFindings(reports, analysis);
   const licenses = [...new Set(analysis.reports.flatMap((r) => (r.concluded ? [r.concluded] : [])))];
   reports.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { reports, failOn, licenses };

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { MlsecError } from '../core/errors.js';
 import { isSeverity, type Severity } from '../core/findings.js';
+import { licenseCategories } from '../core/license/catalog.js';
 
 /** The `.mlsec.yaml` file, as plain data. Unknown keys are refused so typos do not pass silently. */
 export interface MlsecConfig {
@@ -17,14 +18,8 @@ export interface MlsecConfig {
   license?: LicenseConfig;
 }
 
-export const licenseCategoryNames = [
-  'permissive',
-  'copyleft',
-  'non-commercial',
-  'research-only',
-  'use-restricted',
-  'unknown',
-] as const;
+/** The licence categories a policy may name: the core's catalogue, so the two never drift apart. */
+export const licenseCategoryNames = licenseCategories;
 
 /** `license:` as written; identifiers are resolved (and refused when unknown) by the licence policy. */
 export interface LicenseConfig {
