@@ -3,12 +3,10 @@ import { stat } from 'node:fs/promises';
 import { basename, posix, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { buildCycloneDxBom } from '../../core/bom/cyclonedx.js';
-import { MlsecError } from '../../core/errors.js';
-import { isDigestAlgorithm } from '../../core/hash/digest.js';
 import { loadConfig } from '../../io/config.js';
 import { hashFiles } from '../../io/hash-pool.js';
 import { checkPaths } from '../../io/walk.js';
-import { collect } from '../flags.js';
+import { collect, parseAlgorithm } from '../flags.js';
 import { withHashPool } from '../hash-progress.js';
 import { analyzeLicenses } from '../license-analysis.js';
 import { type Terminal, writeReport } from '../output.js';
@@ -42,13 +40,7 @@ export async function runBom(
   terminal: Terminal,
   version: string,
 ): Promise<number> {
-  const algorithm = flags.algorithm;
-  if (!isDigestAlgorithm(algorithm)) {
-    throw new MlsecError(
-      'USAGE',
-      `unknown --algorithm ${JSON.stringify(algorithm)} (expected sha256, sha384, sha512, blake2b)`,
-    );
-  }
+  const algorithm = parseAlgorithm(flags.algorithm);
   const config = await loadConfig(flags.config, terminal.cwd);
   await checkPaths([path], terminal.cwd);
   const exclude = [...config.scan.exclude, ...flags.exclude];

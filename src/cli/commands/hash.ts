@@ -3,7 +3,7 @@ import { dirname, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { MlsecError } from '../../core/errors.js';
 import { type CheckReport, compareChecksums } from '../../core/hash/check.js';
-import { type DigestAlgorithm, isDigestAlgorithm, toSri } from '../../core/hash/digest.js';
+import { type DigestAlgorithm, toSri } from '../../core/hash/digest.js';
 import { parseChecksumListing } from '../../core/hash/listing.js';
 import {
   buildOmsStatement,
@@ -17,7 +17,7 @@ import { hashFiles } from '../../io/hash-pool.js';
 import { listModelFiles, modelName } from '../../io/model-files.js';
 import { hashModel } from '../../io/model-manifest.js';
 import { checkPaths, walkFiles } from '../../io/walk.js';
-import { collect } from '../flags.js';
+import { collect, parseAlgorithm } from '../flags.js';
 import { withHashPool } from '../hash-progress.js';
 import { type Terminal, writeReport } from '../output.js';
 
@@ -64,13 +64,7 @@ export async function runHash(
   terminal: Terminal,
   version: string,
 ): Promise<number> {
-  const algorithm = flags.algorithm;
-  if (!isDigestAlgorithm(algorithm)) {
-    throw new MlsecError(
-      'USAGE',
-      `unknown --algorithm ${JSON.stringify(algorithm)} (expected sha256, sha384, sha512, blake2b)`,
-    );
-  }
+  const algorithm = parseAlgorithm(flags.algorithm);
   if (!(formats as readonly string[]).includes(flags.format)) {
     throw new MlsecError(
       'USAGE',
