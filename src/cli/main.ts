@@ -33,7 +33,7 @@ function packageVersion(): string {
 export async function main(argv: readonly string[]): Promise<void> {
   const debug = argv.includes('--debug');
   const colorFlag = argv.includes('--no-color') ? false : argv.includes('--color') ? true : undefined;
-  const terminal = makeTerminal(process, colorFlag);
+  const terminal = await makeTerminal(process, colorFlag);
   const version = packageVersion();
   const program = new Command('mlsec')
     .description('Scan, checksum, sign, verify, push and pull ML model artifacts.')
