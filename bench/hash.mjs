@@ -1,18 +1,19 @@
 #!/usr/bin/env node
 // `npm run bench` (second half): `mlsec hash` against `sha256sum` and `openssl dgst -sha256` on
 // generated data: one 2 GiB file and a directory of 16 x 256 MiB files, whole-file and sharded.
-// Whole-process wall time, median of MLSEC_BENCH_RUNS runs after one untimed warm-up; warm
-// page cache; peak RSS of mlsec from /usr/bin/time when present.
+// Whole-process wall time over MLSEC_BENCH_RUNS (default 5) interleaved rounds after one untimed
+// warm-up round; warm page cache; peak RSS of mlsec from /usr/bin/time when present.
 
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, writeSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const benchDir = join(root, '.mlsec-bench');
-const runs = Number.parseInt(process.env.MLSEC_BENCH_RUNS ?? '3', 10) || 3;
+const runs = Number.parseInt(process.env.MLSEC_BENCH_RUNS ?? '5', 10) || 5;
 const bin = join(root, 'bin', 'mlsec.js');
 const MiB = 2 ** 20;
 const hasTime = existsSync('/usr/bin/time');
@@ -68,11 +69,29 @@ function once(command, args) {
   return { seconds, rssKiB };
 }
 
-function measure(command, args) {
-  once(command, args);
-  const results = Array.from({ length: runs }, () => once(command, args));
-  const seconds = results.map((r) => r.seconds).sort((a, b) => a - b)[Math.floor(runs / 2)];
-  return { seconds, rssMiB: Math.max(...results.map((r) => r.rssKiB)) / 1024 };
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/**
+ * Every tool of a case once per round, round after round, after one untimed warm-up round. A
+ * speed ratio is the median of the ratios within each round: a machine whose speed drifts (other
+ * tenants, thermal limits) shifts the tools of one round alike, so drift cancels out.
+ */
+function measureCase(tools) {
+  for (const [, command, args] of tools) once(command, args);
+  const rounds = Array.from({ length: runs }, () => tools.map(([, command, args]) => once(command, args)));
+  const names = tools.map(([name]) => name);
+  const column = (name) => rounds.map((round) => round[names.indexOf(name)].seconds);
+  const speedOver = (reference, name) => {
+    const ours = column(name);
+    return median(column(reference).map((seconds, i) => seconds / ours[i]));
+  };
+  return names.map((name, i) => ({
+    name,
+    seconds: median(column(name)),
+    vsOpenssl: speedOver('openssl', name),
+    vsSha: speedOver('sha256sum', name),
+    rssMiB: Math.max(...rounds.map((round) => round[i].rssKiB)) / 1024,
+  }));
 }
 
 const cases = [
@@ -104,17 +123,17 @@ const cases = [
   },
 ];
 
-process.stdout.write(`mlsec hash (median of ${runs} runs, warm cache; RSS = peak of the process)\n`);
+process.stdout.write(
+  `mlsec hash (${runs} interleaved rounds: median time, median of each round's speed ratio; warm cache; RSS = peak of the process)\n` +
+    `  machine: ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${availableParallelism()} cores, Node ${process.version}\n`,
+);
 for (const c of cases) {
-  const results = c.tools.map(([name, command, args]) => ({ name, ...measure(command, args) }));
-  const byName = Object.fromEntries(results.map((r) => [r.name, r]));
+  const results = measureCase(c.tools);
   process.stdout.write(`  ${c.label}\n`);
   for (const r of results) {
-    const vsOpenssl = byName.openssl.seconds / r.seconds;
-    const vsSha = byName.sha256sum.seconds / r.seconds;
     const rss = Number.isNaN(r.rssMiB) ? '' : `  peak RSS ${r.rssMiB.toFixed(0)} MiB`;
     process.stdout.write(
-      `    ${r.name.padEnd(14)} ${r.seconds.toFixed(3)} s  speed x${vsOpenssl.toFixed(2)} of openssl, x${vsSha.toFixed(2)} of sha256sum${rss}\n`,
+      `    ${r.name.padEnd(14)} ${r.seconds.toFixed(3)} s  speed x${r.vsOpenssl.toFixed(2)} of openssl, x${r.vsSha.toFixed(2)} of sha256sum${rss}\n`,
     );
   }
 }
