@@ -30,6 +30,9 @@ export async function checkPaths(paths: readonly string[], cwd: string): Promise
 
 const posix = (path: string) => path.split(sep).join('/');
 
+/** Files of one directory statted at once: enough to hide the round trips, few enough to bound memory. */
+const statWindow = 64;
+
 /** A regular file found by the walk, or a link it refused to follow out of the scanned root. */
 export type WalkEntry =
   | { kind: 'file'; path: string; absolute: string; size: number }
@@ -82,14 +85,33 @@ export async function* walkFiles(paths: readonly string[], options: WalkOptions)
       return;
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const entry of entries) {
-      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
-      if (isExcluded(childRel)) continue;
-      const child = join(dir, entry.name);
+    for (let from = 0; from < entries.length; from += statWindow) {
+      const window = entries
+        .slice(from, from + statWindow)
+        .map((entry) => ({
+          entry,
+          rel: rel ? `${rel}/${entry.name}` : entry.name,
+          path: join(dir, entry.name),
+        }))
+        .filter((child) => !isExcluded(child.rel));
+      // One lstat after another would cost a thread-pool round trip per file.
+      const sizes = await Promise.all(
+        window.map(({ entry, path }) => (entry.isFile() ? sizeOf(path) : undefined)),
+      );
+      yield* walkWindow(window, sizes, root, visited);
+    }
+  }
+
+  async function* walkWindow(
+    window: readonly { entry: Dirent; rel: string; path: string }[],
+    sizes: readonly (number | undefined)[],
+    root: string,
+    visited: Set<string>,
+  ): AsyncIterable<WalkEntry> {
+    for (const [i, { entry, rel: childRel, path: child }] of window.entries()) {
       if (entry.isDirectory()) yield* walkDirectory(child, root, childRel, visited);
       else if (entry.isFile()) {
-        const size = (await lstat(child).catch(() => undefined))?.size ?? 0;
-        yield { kind: 'file', path: reportPath(child), absolute: child, size };
+        yield { kind: 'file', path: reportPath(child), absolute: child, size: sizes[i] ?? 0 };
       } else if (entry.isSymbolicLink()) {
         const link = await followLink(child, root);
         if (link.kind === 'outside')
@@ -115,6 +137,14 @@ export async function* toArtifacts(entries: AsyncIterable<WalkEntry>): AsyncIter
       yield { path: entry.path, size: 0, notes: [makeFinding('symlinkOutside', message, undefined)] };
     } else yield { path: entry.path, size: 0, open: () => Promise.reject(entry.error) };
   }
+}
+
+/** A file's size as the walk lists it; one that vanished meanwhile lists as empty and fails when read. */
+function sizeOf(path: string): Promise<number> {
+  return lstat(path).then(
+    (stats) => stats.size,
+    () => 0,
+  );
 }
 
 type LinkTarget = { kind: 'outside'; target: string } | { kind: 'file'; stats: Stats } | { kind: 'other' };
