@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -49,8 +49,15 @@ export const POOL_CLOSED = 'ERR_HASH_POOL_CLOSED';
 
 /** Below this a job is hashed on the calling thread: a worker round trip costs more than it saves. */
 const smallJobSize = 1 << 20;
-/** Small jobs in flight on the calling thread at once, so thousands of them do not exhaust descriptors. */
-const smallJobConcurrency = 8;
+/**
+ * Small jobs of `hashFiles` waiting for the calling thread at once, beside the workers' jobs: enough
+ * to keep it busy while big files queue for the workers.
+ */
+const smallJobLanes = 8;
+/** The calling thread hashes small jobs for at most this long before it lets its event loop run. */
+const yieldEveryMs = 4;
+/** No read waits for a FIFO's writer, should a listed file be swapped for one. */
+const readFlags = constants.O_RDONLY | constants.O_NONBLOCK;
 
 interface Task {
   id: number;
@@ -133,7 +140,7 @@ class Queue<T> {
 /**
  * Hashes byte ranges of files on worker threads, one job per worker at a time, each worker reading
  * its own range (memory: threads × readSize). Jobs under 1 MiB are hashed on the calling thread,
- * read whole (at most 8 at once: 8 MiB).
+ * one at a time, each read whole (1 MiB at most).
  * Workers start lazily, one per job waiting, up to `threads`; idle workers do not keep the process
  * alive, but `close()` should still be called to end them.
  */
@@ -145,9 +152,8 @@ export class HashPool {
   readonly #idle: Worker[] = [];
   readonly #busy = new Map<Worker, Task>();
   readonly #crashes = new Map<Worker, Error>();
-  readonly #smallWaiting = new Queue<{ start: () => void; cancel: (error: Error) => void }>();
-  #smallActive = 0;
   #nextId = 0;
+  #yieldedAt = 0;
   #closed: Promise<void> | undefined;
 
   constructor(options: HashPoolOptions = {}) {
@@ -202,7 +208,6 @@ export class HashPool {
   async #terminate(): Promise<void> {
     const error = () => codedError('hash pool closed', { code: POOL_CLOSED });
     for (const task of this.#queue.drain()) task.reject(error());
-    for (const waiter of this.#smallWaiting.drain()) waiter.cancel(error());
     for (const task of this.#busy.values()) task.reject(error());
     const workers = [...this.#idle, ...this.#busy.keys()];
     this.#idle.length = 0;
@@ -268,27 +273,28 @@ export class HashPool {
   }
 
   async #hashHere(job: HashJob, algorithm: DigestAlgorithm): Promise<HashResult> {
-    // A finishing job hands its slot straight to the next waiter, so the limit holds.
-    if (this.#smallActive < smallJobConcurrency) this.#smallActive++;
-    else await new Promise<void>((start, cancel) => this.#smallWaiting.push({ start, cancel }));
-    try {
-      return await hashRange(job, algorithm);
-    } finally {
-      const waiter = this.#smallWaiting.shift();
-      if (waiter) waiter.start();
-      else this.#smallActive--;
+    // A long run of small jobs still lets the workers' messages, the spinner and other I/O through.
+    if (performance.now() - this.#yieldedAt > yieldEveryMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      this.#yieldedAt = performance.now();
+      if (this.#closed) throw codedError('hash pool closed', { code: POOL_CLOSED });
     }
+    return hashRange(job, algorithm);
   }
 }
 
-/** A small job on the calling thread: one buffer of the whole range, usually filled by one read. */
-async function hashRange(job: HashJob, algorithm: DigestAlgorithm): Promise<HashResult> {
-  const handle = await open(job.path, 'r');
+/**
+ * A small job on the calling thread, with synchronous calls: for a file in the page cache a
+ * thread-pool round trip costs more than the read itself (2000 small files: 0.24 s against 0.33 s
+ * with `FileHandle` reads). One buffer of the whole range, usually filled by one read.
+ */
+function hashRange(job: HashJob, algorithm: DigestAlgorithm): HashResult {
+  const fd = openSync(job.path, readFlags);
   try {
     const size = job.end - job.start;
     const buffer = Buffer.allocUnsafe(size);
     for (let filled = 0; filled < size; ) {
-      const { bytesRead } = await handle.read(buffer, filled, size - filled, job.start + filled);
+      const bytesRead = readSync(fd, buffer, filled, size - filled, job.start + filled);
       if (bytesRead === 0) {
         throw codedError(`${job.path}: file ends at byte ${job.start + filled}, before ${job.end}`, {
           code: SHORT_READ,
@@ -297,7 +303,7 @@ async function hashRange(job: HashJob, algorithm: DigestAlgorithm): Promise<Hash
       }
       filled += bytesRead;
     }
-    if (job.endIsEof && (await handle.read(Buffer.alloc(1), 0, 1, job.end)).bytesRead > 0) {
+    if (job.endIsEof && readSync(fd, Buffer.alloc(1), 0, 1, job.end) > 0) {
       throw codedError(`${job.path}: file is longer than ${job.end} bytes`, {
         code: SIZE_CHANGED,
         path: job.path,
@@ -307,7 +313,7 @@ async function hashRange(job: HashJob, algorithm: DigestAlgorithm): Promise<Hash
     digester.update(buffer);
     return { hex: digester.digest().hex, size };
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
@@ -360,7 +366,7 @@ export async function hashFiles(
       }
     }
   };
-  const lanes = Math.min(files.length, pool.threads * 2 + smallJobConcurrency);
+  const lanes = Math.min(files.length, pool.threads * 2 + smallJobLanes);
   await Promise.all(Array.from({ length: lanes }, lane));
   if (onProgress && done !== reported) onProgress(done);
   return results;

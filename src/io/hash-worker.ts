@@ -25,7 +25,7 @@
  */
 export const hashWorkerSource = `'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
-const { closeSync, openSync, readSync } = require('node:fs');
+const { closeSync, constants, openSync, readSync } = require('node:fs');
 const { createHash } = require('node:crypto');
 const { readSize, progressStep } = workerData;
 const buffer = Buffer.allocUnsafe(readSize);
@@ -35,7 +35,8 @@ function fail(code, message, path) {
 }
 
 function run(job) {
-  const fd = openSync(job.path, 'r');
+  // O_NONBLOCK: no read waits for a FIFO's writer, should a listed file be swapped for one.
+  const fd = openSync(job.path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const hash = createHash(job.algorithm);
     let position = job.start;

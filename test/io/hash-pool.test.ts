@@ -157,6 +157,20 @@ describe('HashPool', () => {
     });
   });
 
+  it('fails on a FIFO swapped in for a listed file instead of waiting for a writer, on either thread', async () => {
+    const dir = await tempDir();
+    const fifo = join(dir, 'pipe');
+    await promisify(execFile)('mkfifo', [fifo]);
+    const hashes = pool({ threads: 1 });
+    for (const end of [10, 4 * MiB]) {
+      // Opening would wait for a writer without O_NONBLOCK; the positioned read then fails at once.
+      await expect(hashes.hash({ path: fifo, start: 0, end }, 'sha256')).rejects.toMatchObject({
+        code: 'ESPIPE',
+        syscall: 'read',
+      });
+    }
+  });
+
   it.skipIf(process.getuid?.() === 0)('rejects an unreadable file with EACCES', async () => {
     const dir = await tempDir();
     const hashes = pool({ threads: 1 });
