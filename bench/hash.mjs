@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench` (second half): `mlsec hash` against `sha256sum` and `openssl dgst -sha256` on
-// generated data: one 2 GiB file and a directory of 16 x 256 MiB files, whole-file and sharded.
+// generated data: one 2 GiB file and a directory of 16 x 256 MiB files, whole-file and sharded,
+// and 2000 small files.
 // Whole-process wall time over MLSEC_BENCH_RUNS (default 5) interleaved rounds after one untimed
 // warm-up round; warm page cache; peak RSS of mlsec from /usr/bin/time when present.
 
@@ -51,10 +52,21 @@ process.stdout.write('\nbench: preparing hash inputs in .mlsec-bench/ (cached)\n
 makeFile(single, 2048 * MiB, 7);
 for (let i = 0; i < 16; i++)
   makeFile(join(dir, `shard-${String(i).padStart(2, '0')}.bin`), 256 * MiB, 100 + i);
-const dirFiles = readdirSync(dir)
-  .filter((n) => n.endsWith('.bin'))
-  .sort()
-  .map((n) => join(dir, n));
+// Many small files, as a pre-commit hook over a repository sees them: start-up and per-file costs.
+const smallDir = join(benchDir, 'hash-2000-small');
+for (let i = 0; i < 2000; i++)
+  makeFile(
+    join(smallDir, `file-${String(i).padStart(4, '0')}.bin`),
+    1024 + ((i * 7919) % (63 * 1024)),
+    5000 + i,
+  );
+const listed = (folder) =>
+  readdirSync(folder)
+    .filter((n) => n.endsWith('.bin'))
+    .sort()
+    .map((n) => join(folder, n));
+const smallFiles = listed(smallDir);
+const dirFiles = listed(dir);
 
 function once(command, args) {
   const wrapped = hasTime ? ['/usr/bin/time', ['-f', '%M', command, ...args]] : [command, args];
@@ -119,6 +131,14 @@ const cases = [
         'node',
         [bin, 'hash', '--manifest', dir, '--serialization', 'shards', '--shard-size', String(64 * MiB)],
       ],
+    ],
+  },
+  {
+    label: `${smallFiles.length} small files (1-64 KiB)`,
+    tools: [
+      ['sha256sum', 'sha256sum', smallFiles],
+      ['openssl', 'openssl', ['dgst', '-sha256', ...smallFiles]],
+      ['mlsec whole', 'node', [bin, 'hash', smallDir]],
     ],
   },
 ];
