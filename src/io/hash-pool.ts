@@ -292,25 +292,31 @@ function hashRange(job: HashJob, algorithm: DigestAlgorithm): HashResult {
   const fd = openSync(job.path, readFlags);
   try {
     const size = job.end - job.start;
-    const buffer = Buffer.allocUnsafe(size);
-    for (let filled = 0; filled < size; ) {
-      const bytesRead = readSync(fd, buffer, filled, size - filled, job.start + filled);
-      if (bytesRead === 0) {
-        throw codedError(`${job.path}: file ends at byte ${job.start + filled}, before ${job.end}`, {
-          code: SHORT_READ,
-          path: job.path,
-        });
-      }
+    // One byte more when the range should end the file: a read that stops short of it has met the
+    // end, so most files take one read, not a second one to look for more bytes.
+    const wanted = job.endIsEof ? size + 1 : size;
+    const buffer = Buffer.allocUnsafe(wanted);
+    let filled = 0;
+    while (filled < wanted) {
+      const asked = wanted - filled;
+      const bytesRead = readSync(fd, buffer, filled, asked, job.start + filled);
       filled += bytesRead;
+      if (bytesRead === 0 || (bytesRead < asked && filled >= size)) break;
     }
-    if (job.endIsEof && readSync(fd, Buffer.alloc(1), 0, 1, job.end) > 0) {
+    if (filled < size) {
+      throw codedError(`${job.path}: file ends at byte ${job.start + filled}, before ${job.end}`, {
+        code: SHORT_READ,
+        path: job.path,
+      });
+    }
+    if (filled > size) {
       throw codedError(`${job.path}: file is longer than ${job.end} bytes`, {
         code: SIZE_CHANGED,
         path: job.path,
       });
     }
     const digester = createDigester(algorithm);
-    digester.update(buffer);
+    digester.update(wanted === size ? buffer : buffer.subarray(0, size));
     return { hex: digester.digest().hex, size };
   } finally {
     closeSync(fd);
