@@ -132,6 +132,40 @@ describe('mlsec license', () => {
     );
   });
 
+  it('--format sarif places each policy finding in its evidence file, with its rule and level', async () => {
+    const dir = await modelsCopy('license:\n  require: true\n  categories:\n    non-commercial: deny\n');
+    const { exitCode, stdout } = await mlsec(
+      ['license', 'non-commercial', 'unlicensed', 'two-models/a', '--format', 'sarif'],
+      { cwd: dir },
+    );
+    expect(exitCode).toBe(1);
+    const sarif = JSON.parse(stdout);
+    expect(sarif.version).toBe('2.1.0');
+    const run = sarif.runs[0];
+    const results = run.results.map(
+      (r: {
+        ruleId: string;
+        level: string;
+        ruleIndex: number;
+        locations: [{ physicalLocation: { artifactLocation: { uri: string } } }];
+      }) => [
+        r.ruleId,
+        r.level,
+        r.locations[0].physicalLocation.artifactLocation.uri,
+        run.tool.driver.rules[r.ruleIndex].id,
+      ],
+    );
+    expect(results).toEqual([
+      ['MLSEC-LICENSE-001', 'error', 'non-commercial/README.md', 'MLSEC-LICENSE-001'],
+      ['MLSEC-LICENSE-003', 'error', 'unlicensed', 'MLSEC-LICENSE-003'],
+    ]);
+    const unknown = await mlsec(['license', '--format', 'xml'], { cwd: dir });
+    expect([unknown.exitCode, unknown.stderr]).toEqual([
+      2,
+      'mlsec: unknown --format "xml" (expected table, json, sarif)',
+    ]);
+  });
+
   it('a 50 MB README costs 64 KiB of reading', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, '.git'), '');

@@ -22,8 +22,11 @@ const securitySeverity: Record<Severity, string> = {
 
 const uriOf = (path: string) => path.split('/').map(encodeURIComponent).join('/');
 
+/** What SARIF needs of a report: scan's file reports, or the licence findings of one file. */
+export type SarifReport = Pick<FileReport, 'path' | 'findings'>;
+
 /** SARIF 2.1.0 as GitHub code scanning accepts it: stable rule ids, paths and fingerprints. */
-export function renderSarif(reports: readonly FileReport[], version: string): string {
+export function renderSarif(reports: readonly SarifReport[], version: string): string {
   const ruleIndex = new Map(allRules.map((rule, index) => [rule.id, index]));
   const results = reports.flatMap((report) =>
     report.findings.map((finding) => result(report, finding, ruleIndex.get(finding.rule) ?? -1)),
@@ -59,7 +62,7 @@ export function renderSarif(reports: readonly FileReport[], version: string): st
   return `${JSON.stringify(sarif, null, 2)}\n`;
 }
 
-function result(report: FileReport, finding: Finding, ruleIndex: number) {
+function result(report: SarifReport, finding: Finding, ruleIndex: number) {
   const where = findingLocation(finding);
   // A model file has no lines; GitHub needs startLine, and SARIF forbids a text and a binary
   // region that disagree, so the byte offset travels in the message and properties instead.
