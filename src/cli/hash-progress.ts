@@ -1,5 +1,5 @@
 import { HashPool } from '../io/hash-pool.js';
-import type { Terminal } from './output.js';
+import { startSpinner, type Terminal } from './output.js';
 
 /** Inputs past this size get a progress spinner on a terminal. */
 const progressThreshold = 256 * 2 ** 20;
@@ -13,9 +13,7 @@ export async function withHashPool<T>(
   const pool = new HashPool();
   const total = jobs.reduce((sum, job) => sum + job.size, 0);
   const spinner =
-    (terminal.interactive || terminal.forceProgress) && total > progressThreshold
-      ? (await import('ora')).default({ stream: terminal.stderr, text: 'hashing', isEnabled: true }).start()
-      : undefined;
+    total > progressThreshold ? await startSpinner(terminal, 'hashing', terminal.forceProgress) : undefined;
   // Bytes hashed so far, over all jobs.
   const progress = (done: number) => {
     if (spinner) spinner.text = `hashing: ${Math.min(100, Math.floor((100 * done) / total))}%`;

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ChalkInstance } from 'chalk';
+import type { Ora } from 'ora';
 import { MlsecError } from '../core/errors.js';
 
 /** Everything a command may print to or learn about its terminal, decided once at start-up. */
@@ -70,4 +71,22 @@ export async function writeReport(
   } catch (error) {
     throw new MlsecError('OUTPUT_UNWRITABLE', `cannot write ${output}: ${(error as Error).message}`);
   }
+}
+
+/**
+ * A spinner on standard error, for a person at a terminal or when `force`d (--progress); none
+ * otherwise. A terminal that reports zero columns (a pseudo-terminal never sized, as some CI
+ * runners allocate) gets none either: ora divides by the width and would clear lines forever.
+ * ora costs ~50 ms to load, so it loads only here.
+ */
+export async function startSpinner(
+  terminal: Terminal,
+  text: string,
+  force = false,
+): Promise<Ora | undefined> {
+  if (!terminal.interactive && !force) return undefined;
+  const stream = terminal.stderr as NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  if (stream.isTTY && !stream.columns) return undefined;
+  const { default: ora } = await import('ora');
+  return ora({ stream: terminal.stderr, isEnabled: true, text }).start();
 }

@@ -5,7 +5,7 @@ import { MlsecError } from '../core/errors.js';
 import type { ImageReference } from '../core/registry/reference.js';
 import type { Credential } from '../io/registry/auth.js';
 import type { RegistryClient } from '../io/registry/client.js';
-import type { Terminal } from './output.js';
+import { startSpinner, type Terminal } from './output.js';
 
 export interface RegistryFlags {
   username?: string;
@@ -104,24 +104,55 @@ export async function makeClient(
   });
 }
 
-/** One line per blob in flight, on a spinner: only for a person watching. */
+/**
+ * What a push or pull shows while it runs: blobs done, one line per blob in flight, and while the
+ * model is still being hashed, how far the hash is. One display, so two never write over each other.
+ */
+export class TransferStatus {
+  readonly #verb: string;
+  readonly #active = new Map<string, string>();
+  #done = 0;
+  #hashing: string | undefined;
+
+  constructor(verb: string) {
+    this.#verb = verb;
+  }
+
+  blob(name: string, bytes: number, size: number, finished: boolean): void {
+    if (finished) {
+      this.#active.delete(name);
+      this.#done += 1;
+    } else {
+      this.#active.set(name, `${name}: ${percent(bytes, size)}% of ${formatBytes(size)}`);
+    }
+  }
+
+  /** Bytes of the model hashed so far; the line goes once all `total` are. */
+  hashed(bytes: number, total: number): void {
+    this.#hashing = bytes < total ? `hashing: ${percent(bytes, total)}% of ${formatBytes(total)}` : undefined;
+  }
+
+  get text(): string {
+    const done = `${this.#verb}: ${this.#done} blob${this.#done === 1 ? '' : 's'} done`;
+    return [done, ...(this.#hashing ? [this.#hashing] : []), ...this.#active.values()].join('\n  ');
+  }
+}
+
+const percent = (part: number, whole: number) => (whole > 0 ? Math.floor((100 * part) / whole) : 100);
+
+/** The transfer status on a spinner: only for a person watching, or with --progress. */
 export async function blobProgress(terminal: Terminal, force: boolean, verb: string) {
-  if (!terminal.interactive && !force) return undefined;
-  const spinner = (await import('ora'))
-    .default({ stream: terminal.stderr, isEnabled: true, text: verb })
-    .start();
-  const active = new Map<string, string>();
-  let done = 0;
+  const spinner = await startSpinner(terminal, verb, force);
+  if (!spinner) return undefined;
+  const status = new TransferStatus(verb);
   return {
     update(name: string, bytes: number, size: number, finished: boolean) {
-      if (finished) {
-        active.delete(name);
-        done += 1;
-      } else {
-        const percent = size > 0 ? Math.floor((100 * bytes) / size) : 100;
-        active.set(name, `${name}: ${percent}% of ${formatBytes(size)}`);
-      }
-      spinner.text = [`${verb}: ${done} blob${done === 1 ? '' : 's'} done`, ...active.values()].join('\n  ');
+      status.blob(name, bytes, size, finished);
+      spinner.text = status.text;
+    },
+    hashed(bytes: number, total: number) {
+      status.hashed(bytes, total);
+      spinner.text = status.text;
     },
     stop: () => spinner.stop(),
   };

@@ -1,6 +1,7 @@
+import { PassThrough } from 'node:stream';
 import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
-import { colorLevel, makeTerminal, plainStyles } from '../../src/cli/output.js';
+import { colorLevel, makeTerminal, plainStyles, startSpinner, type Terminal } from '../../src/cli/output.js';
 
 // Standard output is a pipe, whatever runs the tests.
 const pipeProcess = (env: NodeJS.ProcessEnv) => ({
@@ -51,5 +52,39 @@ describe('makeTerminal', () => {
     const on = await makeTerminal(pipeProcess({ FORCE_COLOR: '1' }));
     expect(on.color).not.toBe(plainStyles);
     expect(on.color.red('x')).toBe('\u001b[31mx\u001b[39m');
+  });
+});
+
+describe('startSpinner', () => {
+  const terminalOn = (stderr: NodeJS.WritableStream, interactive: boolean): Terminal => ({
+    stdout: new PassThrough(),
+    stderr,
+    color: plainStyles,
+    interactive,
+    env: {},
+    cwd: '/models',
+  });
+
+  it('starts none for CI or a pipe unless forced', async () => {
+    expect(await startSpinner(terminalOn(new PassThrough(), false), 'scanning')).toBeUndefined();
+    const spinner = await startSpinner(terminalOn(new PassThrough(), false), 'scanning', true);
+    expect(spinner?.text).toBe('scanning');
+    spinner?.stop();
+  });
+
+  it('starts none on a terminal of zero columns, even when forced', async () => {
+    const unsized = Object.assign(new PassThrough(), { isTTY: true, columns: 0 });
+    expect(await startSpinner(terminalOn(unsized, true), 'hashing', true)).toBeUndefined();
+    // What ora calls on a terminal, besides write.
+    const sized = Object.assign(new PassThrough(), {
+      isTTY: true,
+      columns: 80,
+      cursorTo: () => true,
+      moveCursor: () => true,
+      clearLine: () => true,
+    });
+    const spinner = await startSpinner(terminalOn(sized, true), 'hashing');
+    expect(spinner?.isSpinning).toBe(true);
+    spinner?.stop();
   });
 });

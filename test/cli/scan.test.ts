@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { mlsec, tempDir } from '../helpers/cli.js';
+import { bin, mlsec, tempDir } from '../helpers/cli.js';
 import { osSystemPickle } from '../helpers/pickle-asm.js';
 
 /** Start of an ANSI colour sequence. */
@@ -179,4 +181,27 @@ describe('mlsec scan', () => {
       ['model.pt', 'unknown', ['MLSEC-FILE-001']],
     ]);
   });
+
+  // `script` runs the command on a pseudo-terminal that was never sized: zero columns.
+  it.skipIf(!existsSync('/usr/bin/script'))(
+    '--progress on a terminal of zero columns shows no spinner and ends (ora would clear lines forever)',
+    async () => {
+      const dir = await modelDir();
+      const command = `node ${bin} scan model --progress --fail-on never --format json`;
+      const run = await execa('script', ['-qec', command, '/dev/null'], {
+        cwd: dir,
+        env: { NO_COLOR: '1' },
+        reject: false,
+        timeout: 30_000,
+        maxBuffer: 1 << 20,
+      });
+      expect(run.timedOut).toBe(false);
+      expect(run.exitCode).toBe(0);
+      const report = JSON.parse(run.stdout.slice(run.stdout.indexOf('{')));
+      expect(report.results.map((r: { path: string }) => r.path)).toEqual([
+        'model/notes.md',
+        'model/weights.txt',
+      ]);
+    },
+  );
 });

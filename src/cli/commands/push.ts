@@ -100,7 +100,7 @@ async function runPush(
   if (files.length === 0) throw new MlsecError('INPUT_INVALID', `${model} has no files to push`);
   // The digests take longest before the upload (a 1 GiB file: about a second), so a worker computes
   // them beside the scan, git and the loading of the HTTP client. Hashing sends nothing.
-  const hashing = startHashing(files, ignorePaths, terminal, flags.progress === true);
+  const hashing = startHashing(files, ignorePaths, terminal);
   try {
     const plan = { root, files, ref, tag, format, concurrency, ...(chunkSize ? { chunkSize } : {}) };
     return await gateAndPush(plan, hashing, flags, terminal, version);
@@ -224,6 +224,8 @@ async function gateAndPush(
   const client = await makeClient(ref, flags, terminal, chunkSize ? { chunkSize } : {});
   const cache = await BlobCache.open(resolve(terminal.cwd, flags.cacheDir ?? defaultCacheDir(terminal.env)));
   const progress = await blobProgress(terminal, flags.progress === true, 'pushing');
+  const modelBytes = files.reduce((sum, file) => sum + file.size, 0);
+  if (progress) hashing.onProgress = (bytes) => progress.hashed(bytes, modelBytes);
   let result: PushModelResult;
   try {
     result = await pushModel({
@@ -278,24 +280,27 @@ interface Hashing {
   done: Promise<Awaited<ReturnType<typeof hashModel>>>;
   /** Ends the hashing early (a refused push does not wait for a 100 GB hash); waits for it to end. */
   stop: () => Promise<void>;
+  /** Bytes hashed so far, for the push's one progress display (the hash shows none of its own). */
+  onProgress?: (bytes: number) => void;
 }
 
 function startHashing(
   files: readonly ModelFile[],
   ignorePaths: readonly string[],
   terminal: Terminal,
-  forceProgress: boolean,
 ): Hashing {
   let pool: HashPool | undefined;
   let stopped = false;
-  const done = withHashPool({ ...terminal, forceProgress }, files, (started, progress) => {
+  const quiet = { ...terminal, interactive: false, forceProgress: false };
+  const done = withHashPool(quiet, files, (started) => {
     pool = started;
     if (stopped) return Promise.reject(new Error('hashing stopped'));
-    return hashModel(files, { method: 'files', hashType: 'sha256', ignorePaths }, started, progress);
+    const options = { method: 'files', hashType: 'sha256', ignorePaths } as const;
+    return hashModel(files, options, started, (bytes) => hashing.onProgress?.(bytes));
   });
   // Whoever awaits `done` sees its failure; a push that ends first (refused, failed) must not crash on it.
   done.catch(() => undefined);
-  return {
+  const hashing: Hashing = {
     done,
     stop: async () => {
       stopped = true;
@@ -303,6 +308,7 @@ function startHashing(
       await done.catch(() => undefined);
     },
   };
+  return hashing;
 }
 
 /** `SOURCE_DATE_EPOCH` for reproducible builds, else now. */

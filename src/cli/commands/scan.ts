@@ -14,7 +14,7 @@ import { loadConfig } from '../../io/config.js';
 import { IntegrityCheck } from '../../io/integrity-check.js';
 import { checkPaths, toArtifacts, walkFiles } from '../../io/walk.js';
 import { collect } from '../flags.js';
-import { type Terminal, writeReport } from '../output.js';
+import { startSpinner, type Terminal, writeReport } from '../output.js';
 import { renderJson } from '../render/json.js';
 import { renderSarif } from '../render/sarif.js';
 import { renderTable } from '../render/table.js';
@@ -89,11 +89,7 @@ export async function runScan(
   });
   await checkPaths(paths, terminal.cwd);
 
-  // ora costs ~50 ms to load: only for a person watching.
-  const spinner =
-    terminal.interactive || flags.progress
-      ? (await import('ora')).default({ stream: terminal.stderr, isEnabled: true, text: 'scanning' }).start()
-      : undefined;
+  const spinner = await startSpinner(terminal, 'scanning', flags.progress === true);
   let done = 0;
   const integrity = await IntegrityCheck.create(terminal.cwd, flags.checksums, paths);
   const walk = walkFiles(paths, { cwd: terminal.cwd, exclude: [...config.scan.exclude, ...flags.exclude] });
