@@ -19,7 +19,7 @@ export async function analyzeLicenses(
   options: { cwd: string; exclude: readonly string[]; config: MlsecConfig; now: Date },
 ): Promise<LicenseAnalysis> {
   const policy = options.config.license
-    ? compileLicensePolicy(options.config.license, options.config.path ?? '.mlsec.yaml')
+    ? compileLicensePolicy(options.config.license, options.config.path ?? '.mlsec.yaml', options.config.lines)
     : undefined;
   const units = await collectLicenseUnits(paths, { cwd: options.cwd, exclude: options.exclude });
   let matcher: LicenseTextMatcher | undefined;

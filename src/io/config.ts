@@ -16,6 +16,8 @@ export interface MlsecConfig {
   };
   /** The licence policy; absent when the file has no `license:` section (no licence gating). */
   license?: LicenseConfig;
+  /** The line of each key and list item (`scan.exclude`, `license.deny[2]`), for messages about them. */
+  lines: Record<string, number>;
 }
 
 /** The licence categories a policy may name: the core's catalogue, so the two never drift apart. */
@@ -34,7 +36,7 @@ export const configFileNames = ['.mlsec.yaml', '.mlsec.yml'];
 const maxConfigBytes = 1 << 20;
 
 export function emptyConfig(): MlsecConfig {
-  return { path: undefined, scan: { exclude: [], allowGlobals: [], denyGlobals: [] } };
+  return { path: undefined, scan: { exclude: [], allowGlobals: [], denyGlobals: [] }, lines: {} };
 }
 
 /** The config in `cwd`, or in the nearest parent up to the git root; none is fine. */
@@ -68,8 +70,9 @@ export async function loadConfig(explicit: string | undefined, cwd: string): Pro
 
 /** The YAML parser is loaded only when a config file exists (it is a noticeable part of start-up). */
 export async function parseConfig(text: string, path: string): Promise<MlsecConfig> {
-  const { parseDocument } = await import('yaml');
-  const document = parseDocument(text);
+  const yaml = await import('yaml');
+  const lineCounter = new yaml.LineCounter();
+  const document = yaml.parseDocument(text, { lineCounter });
   const first = document.errors[0];
   if (first) {
     const line = first.linePos?.[0].line;
@@ -79,13 +82,20 @@ export async function parseConfig(text: string, path: string): Promise<MlsecConf
     );
   }
   const data: unknown = document.toJS() ?? {};
+  const lines = keyLines(yaml, document.contents, lineCounter);
+  // Every message starts with the key it is about; the file's line of that key (or, for a missing
+  // key, of the nearest key around it) goes before it.
   const fail = (message: string): never => {
-    throw new MlsecError('CONFIG_INVALID', `${path}: ${message}`);
+    let key = /^(?:unknown key )?([^\s:(]+)(?::| \()/.exec(message)?.[1];
+    while (key && lines[key] === undefined) key = key.replace(/(?:\.[^.[]+|\[\d+\])$/, '') || undefined;
+    const line = key === undefined ? undefined : lines[key];
+    throw new MlsecError('CONFIG_INVALID', `${path}${line ? `:${line}` : ''}: ${message}`);
   };
   if (!isRecord(data)) return fail('expected a mapping at the top level');
   checkKeys(data, ['scan', 'license'], '', fail);
   const config = emptyConfig();
   config.path = path;
+  config.lines = lines;
   const scan = data.scan ?? {};
   if (!isRecord(scan)) return fail('scan: expected a mapping');
   checkKeys(scan, ['fail-on', 'exclude', 'allow-globals', 'deny-globals'], 'scan.', fail);
@@ -153,6 +163,42 @@ function licenseSection(value: unknown, fail: (m: string) => never): LicenseConf
     categories,
     exceptions,
   };
+}
+
+/** Deeper than any key of the schema: a hostile file's nesting is not walked. */
+const maxKeyDepth = 6;
+
+/** Key paths as messages name them (`license.exceptions[0].expires`) and the line each starts on. */
+function keyLines(
+  yaml: typeof import('yaml'),
+  root: unknown,
+  lineCounter: InstanceType<typeof import('yaml').LineCounter>,
+): Record<string, number> {
+  const lines: Record<string, number> = {};
+  const lineOf = (node: unknown) => {
+    const range = (node as { range?: [number, number, number] } | null)?.range;
+    return range ? lineCounter.linePos(range[0]).line : undefined;
+  };
+  const walk = (node: unknown, prefix: string, depth: number): void => {
+    if (depth > maxKeyDepth) return;
+    const children: [string, unknown, unknown][] = [];
+    if (yaml.isMap(node)) {
+      for (const pair of node.items) {
+        if (!yaml.isScalar(pair.key)) continue;
+        const key = String(pair.key.value);
+        children.push([prefix ? `${prefix}.${key}` : key, pair.key, pair.value]);
+      }
+    } else if (yaml.isSeq(node)) {
+      for (const [index, item] of node.items.entries()) children.push([`${prefix}[${index}]`, item, item]);
+    }
+    for (const [path, at, value] of children) {
+      const line = lineOf(at);
+      if (line !== undefined) lines[path] = line;
+      walk(value, path, depth + 1);
+    }
+  };
+  walk(root, '', 0);
+  return lines;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

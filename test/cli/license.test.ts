@@ -128,7 +128,7 @@ describe('mlsec license', () => {
     const bad = await mlsec(['license', 'two-models/a'], { cwd: dir });
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toBe(
-      `mlsec: ${join(dir, '.mlsec.yaml')}: license.deny: "not a licence" is not a Hugging Face licence id, SPDX id or LicenseRef-`,
+      `mlsec: ${join(dir, '.mlsec.yaml')}:2: license.deny: "not a licence" is not a Hugging Face licence id, SPDX id or LicenseRef-`,
     );
   });
 

@@ -158,7 +158,9 @@ describe('mlsec scan', () => {
     await writeFile(join(dir, '.mlsec.yaml'), 'scan:\n  fail_on: high\n');
     const typo = await mlsec(['scan', '.'], { cwd: dir });
     expect(typo.exitCode).toBe(2);
-    expect(typo.stderr).toContain('unknown key scan.fail_on');
+    expect(typo.stderr).toBe(
+      `mlsec: ${join(dir, '.mlsec.yaml')}:2: unknown key scan.fail_on (expected one of: fail-on, exclude, allow-globals, deny-globals)`,
+    );
     const flag = await mlsec(['scan', '--bogus'], { cwd: dir });
     expect(flag.exitCode).toBe(2);
   });

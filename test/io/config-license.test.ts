@@ -48,28 +48,45 @@ describe('config: license section', () => {
 
   it('refuses unknown keys, categories and values, and exceptions without a reason or expiry', async () => {
     await expect(parse('license:\n  alow: [MIT]\n')).rejects.toThrow(
-      '.mlsec.yaml: unknown key license.alow (expected one of: require, allow, deny, categories, exceptions)',
+      '.mlsec.yaml:2: unknown key license.alow (expected one of: require, allow, deny, categories, exceptions)',
     );
     await expect(parse('license:\n  categories:\n    commercial: deny\n')).rejects.toThrow(
-      'unknown key license.categories.commercial (expected one of: permissive, copyleft, non-commercial, research-only, use-restricted, unknown)',
+      '.mlsec.yaml:3: unknown key license.categories.commercial (expected one of: permissive, copyleft, non-commercial, research-only, use-restricted, unknown)',
     );
     await expect(parse('license:\n  categories:\n    unknown: block\n')).rejects.toThrow(
-      '.mlsec.yaml: license.categories.unknown: expected allow, deny or review',
+      '.mlsec.yaml:3: license.categories.unknown: expected allow, deny or review',
     );
     await expect(parse('license:\n  require: yes please\n')).rejects.toThrow(
-      '.mlsec.yaml: license.require: expected true or false',
+      '.mlsec.yaml:2: license.require: expected true or false',
     );
     await expect(
       parse('license:\n  exceptions:\n    - path: a/**\n      expires: 2027-01-01\n'),
-    ).rejects.toThrow('.mlsec.yaml: license.exceptions[0].reason: required (why the exception is granted)');
+    ).rejects.toThrow('.mlsec.yaml:3: license.exceptions[0].reason: required (why the exception is granted)');
     await expect(parse('license:\n  exceptions:\n    - path: a/**\n      reason: ok\n')).rejects.toThrow(
-      '.mlsec.yaml: license.exceptions[0].expires: required, a date such as 2027-01-31',
+      '.mlsec.yaml:3: license.exceptions[0].expires: required, a date such as 2027-01-31',
     );
     await expect(
       parse('license:\n  exceptions:\n    - path: a/**\n      reason: ok\n      expires: next year\n'),
-    ).rejects.toThrow('.mlsec.yaml: license.exceptions[0].expires: required, a date such as 2027-01-31');
+    ).rejects.toThrow('.mlsec.yaml:5: license.exceptions[0].expires: required, a date such as 2027-01-31');
     await expect(parse('license:\n  allow: MIT\n')).rejects.toThrow(
-      '.mlsec.yaml: license.allow: expected a list of strings',
+      '.mlsec.yaml:2: license.allow: expected a list of strings',
     );
+  });
+
+  it('records the line of every key and list item, for messages about them', async () => {
+    const config = await parse(
+      '# policy\nlicense:\n  deny:\n    - mit\n    - not a licence\n  exceptions:\n    - path: a/**\n      reason: ok\n      expires: 2027-01-01\n',
+    );
+    expect(config.lines).toEqual({
+      license: 2,
+      'license.deny': 3,
+      'license.deny[0]': 4,
+      'license.deny[1]': 5,
+      'license.exceptions': 6,
+      'license.exceptions[0]': 7,
+      'license.exceptions[0].path': 7,
+      'license.exceptions[0].reason': 8,
+      'license.exceptions[0].expires': 9,
+    });
   });
 });

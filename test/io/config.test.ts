@@ -20,7 +20,7 @@ describe('config', () => {
   it('refuses bad values with the key and exit code 2', async () => {
     const attempt = (text: string) => parseConfig(text, '.mlsec.yaml');
     await expect(attempt('scan:\n  fail-on: severe\n')).rejects.toThrow(
-      '.mlsec.yaml: scan.fail-on: expected info, low, medium, high, critical or never',
+      '.mlsec.yaml:2: scan.fail-on: expected info, low, medium, high, critical or never',
     );
     await expect(attempt('scan:\n  allow-globals: [ "os system" ]\n')).rejects.toThrow(
       /scan\.allow-globals\[0\]: expected a dotted name/,

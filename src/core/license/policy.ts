@@ -37,19 +37,28 @@ export interface LicensePolicy {
   restrictive: boolean;
 }
 
-/** Resolves ids in the config; an id that is neither a Hub id nor SPDX is a config error, not a silent miss. */
-export function compileLicensePolicy(config: LicensePolicyConfig, where: string): LicensePolicy {
-  const ids = (value: string, key: string): string[] => {
+/**
+ * Resolves ids in the config; an id that is neither a Hub id nor SPDX is a config error, not a
+ * silent miss. `lines` gives the line of each key path in the file `where` names, for the message.
+ */
+export function compileLicensePolicy(
+  config: LicensePolicyConfig,
+  where: string,
+  lines: Readonly<Record<string, number>> = {},
+): LicensePolicy {
+  const ids = (value: string, key: string, at = key): string[] => {
     const parsed = normalizeDeclared(value);
     if (!parsed) {
+      const line = lines[at] ?? lines[key];
       throw new MlsecError(
         'CONFIG_INVALID',
-        `${where}: ${key}: ${JSON.stringify(value)} is not a Hugging Face licence id, SPDX id or LicenseRef-`,
+        `${where}${line ? `:${line}` : ''}: ${key}: ${JSON.stringify(value)} is not a Hugging Face licence id, SPDX id or LicenseRef-`,
       );
     }
     return parsed.ids.map((id) => id.toLowerCase());
   };
-  const set = (values: string[], key: string) => new Set(values.flatMap((v) => ids(v, key)));
+  const set = (values: string[], key: string) =>
+    new Set(values.flatMap((value, index) => ids(value, key, `${key}[${index}]`)));
   return {
     require: config.require,
     allow: set(config.allow, 'license.allow'),

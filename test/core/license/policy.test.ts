@@ -212,5 +212,13 @@ describe('licence policy', () => {
         'x.yaml',
       ),
     ).toThrow('x.yaml: license.allow: "Apache 2" is not a Hugging Face licence id, SPDX id or LicenseRef-');
+    // With the lines of the file, the message points at the item itself.
+    expect(() =>
+      compileLicensePolicy(
+        { require: false, allow: [], deny: ['mit', 'nope'], categories: {}, exceptions: [] },
+        'x.yaml',
+        { 'license.deny': 3, 'license.deny[0]': 4, 'license.deny[1]': 5 },
+      ),
+    ).toThrow('x.yaml:5: license.deny: "nope" is not a Hugging Face licence id, SPDX id or LicenseRef-');
   });
 });
