@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -310,7 +310,10 @@ export class RegistryClient {
 
   /**
    * Downloads a blob to `target` (via `target.partial`), hashing as it streams: a wrong digest, a
-   * short or an overlong body leaves nothing at `target`. Connection failures restart the download.
+   * short or an overlong body leaves nothing at `target`. After a connection failure, in this run or
+   * an earlier one, the bytes already in `target.partial` are kept and the rest is asked for with a
+   * Range request; they are hashed again with the rest, and a resumed download that fails
+   * verification is done once more from the start.
    */
   async downloadBlob(
     descriptor: Descriptor,
@@ -318,58 +321,98 @@ export class RegistryClient {
     onProgress?: (bytes: number) => void,
   ): Promise<void> {
     const partial = `${target}.partial`;
-    for (let attempt = 0; ; attempt += 1) {
+    let resumable = true;
+    for (let attempt = 0; ; ) {
+      const offset = resumable ? await keptBytes(partial, descriptor.size) : 0;
       try {
-        await this.#downloadOnce(descriptor, partial, onProgress);
+        await this.#downloadOnce(descriptor, partial, offset, onProgress);
         await rename(partial, target);
         return;
       } catch (error) {
-        await rm(partial, { force: true });
+        if (offset > 0 && error instanceof MlsecError && error.code === 'VERIFICATION_FAILED') {
+          await rm(partial, { force: true });
+          resumable = false;
+          continue;
+        }
         if (isRetryableError(error) && attempt < this.#retry.retries) {
-          await sleep(backoffMs(this.#retry, attempt + 1));
+          attempt += 1;
+          await sleep(backoffMs(this.#retry, attempt));
           continue;
         }
         if (isRetryableError(error)) {
+          // What arrived stays for the next pull to resume.
           throw new MlsecError(
             'REGISTRY_ERROR',
             `blob ${descriptor.digest}: connection failed: ${(error as Error).message}`,
           );
         }
+        await rm(partial, { force: true });
         throw error;
       }
     }
   }
 
-  async #downloadOnce(descriptor: Descriptor, partial: string, onProgress?: (bytes: number) => void) {
-    const response = await this.exchange(
-      { method: 'GET', url: this.#url(`blobs/${descriptor.digest}`) },
-      false,
-      {
-        follow: true,
-      },
-    );
-    if (response.status !== 200) return this.#fail(response, `blob ${descriptor.digest}`);
-    const digester = createDigester('sha256');
+  async #downloadOnce(
+    descriptor: Descriptor,
+    partial: string,
+    offset: number,
+    onProgress?: (bytes: number) => void,
+  ) {
+    let digester = createDigester('sha256');
     let received = 0;
-    const check = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        received += chunk.length;
-        if (received > descriptor.size) {
-          done(
-            new MlsecError(
-              'VERIFICATION_FAILED',
-              `blob ${descriptor.digest} is longer than the ${descriptor.size} bytes its manifest says`,
-            ),
+    let append = false;
+    if (offset > 0) {
+      // The kept bytes count only if they are the blob's start: they are hashed with the rest.
+      await pipeline(
+        createReadStream(partial, { end: offset - 1 }),
+        async (chunks: AsyncIterable<Buffer>) => {
+          for await (const chunk of chunks) digester.update(chunk);
+        },
+      );
+      received = offset;
+      append = true;
+      onProgress?.(received);
+    }
+    if (received < descriptor.size) {
+      const range = append ? { headers: { range: `bytes=${offset}-` } } : {};
+      const url = this.#url(`blobs/${descriptor.digest}`);
+      const response = await this.exchange({ method: 'GET', url, ...range }, false, { follow: true });
+      if (append && response.status === 200) {
+        // The registry ignored the range: the whole blob comes again.
+        received = 0;
+        append = false;
+        digester = createDigester('sha256');
+      } else if (append && response.status === 206) {
+        const start = /^bytes (\d+)-/.exec(header(response, 'content-range') ?? '')?.[1];
+        if (Number(start) !== offset) {
+          await discard(response);
+          throw new MlsecError(
+            'VERIFICATION_FAILED',
+            `blob ${descriptor.digest}: the registry answered a range from byte ${offset} with ${header(response, 'content-range') ?? 'no Content-Range'}`,
           );
-          return;
         }
-        digester.update(chunk);
-        onProgress?.(received);
-        done(null, chunk);
-      },
-    });
-    // A write stream batches the many small network chunks into few writes (writev).
-    await pipeline(response.body, check, createWriteStream(partial, { highWaterMark: 4 << 20 }));
+      } else if (response.status !== 200) return this.#fail(response, `blob ${descriptor.digest}`);
+      const check = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          received += chunk.length;
+          if (received > descriptor.size) {
+            done(
+              new MlsecError(
+                'VERIFICATION_FAILED',
+                `blob ${descriptor.digest} is longer than the ${descriptor.size} bytes its manifest says`,
+              ),
+            );
+            return;
+          }
+          digester.update(chunk);
+          onProgress?.(received);
+          done(null, chunk);
+        },
+      });
+      // A write stream batches the many small network chunks into few writes (writev).
+      const sink = createWriteStream(partial, { flags: append ? 'a' : 'w', highWaterMark: 4 << 20 });
+      await pipeline(response.body, check, sink);
+    }
     if (received < descriptor.size) {
       throw new MlsecError(
         'VERIFICATION_FAILED',
@@ -671,4 +714,10 @@ function withDigest(location: URL, digest: string): URL {
 export function fileRange(path: string): (start: number, end: number) => Readable | Uint8Array {
   return (start, end) =>
     end > start ? createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 }) : new Uint8Array(0);
+}
+
+/** Bytes of an earlier download kept in `partial`: resumable only if fewer than the blob's size. */
+async function keptBytes(partial: string, size: number): Promise<number> {
+  const kept = (await stat(partial).catch(() => undefined))?.size ?? 0;
+  return kept > 0 && kept <= size ? kept : 0;
 }
