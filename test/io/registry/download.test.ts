@@ -19,6 +19,18 @@ function sendBlob(res: ServerResponse, range: string | undefined, ranges: boolea
   res.end(blob.subarray(start));
 }
 
+/** A registry that serves the blob, recording the Range header of each GET. */
+async function blobServer(honoursRanges: boolean) {
+  const ranges: (string | undefined)[] = [];
+  const server = await fakeServer((req, res) => {
+    if (req.method !== 'GET') return false;
+    ranges.push(req.headers.range);
+    sendBlob(res, req.headers.range, honoursRanges);
+    return true;
+  });
+  return { server, ranges };
+}
+
 async function download(host: string, target: string, progress: number[] = []) {
   const client = new RegistryClient({
     registry: host,
@@ -52,13 +64,7 @@ describe('blob download', () => {
   });
 
   it('resumes what an earlier run left, and hashes those bytes with the rest', async () => {
-    const ranges: (string | undefined)[] = [];
-    const server = await fakeServer((req, res) => {
-      if (req.method !== 'GET') return false;
-      ranges.push(req.headers.range);
-      sendBlob(res, req.headers.range, true);
-      return true;
-    });
+    const { server, ranges } = await blobServer(true);
     const target = join(await tempDir(), 'blob');
     await writeFile(`${target}.partial`, blob.subarray(0, 1200));
     const progress: number[] = [];
@@ -72,13 +78,7 @@ describe('blob download', () => {
 
   it('starts again from zero when the kept bytes are not the blob, or the registry ignores the range', async () => {
     for (const honoursRanges of [true, false]) {
-      const ranges: (string | undefined)[] = [];
-      const server = await fakeServer((req, res) => {
-        if (req.method !== 'GET') return false;
-        ranges.push(req.headers.range);
-        sendBlob(res, req.headers.range, honoursRanges);
-        return true;
-      });
+      const { server, ranges } = await blobServer(honoursRanges);
       const target = join(await tempDir(), 'blob');
       await writeFile(`${target}.partial`, Buffer.alloc(1200, 0xee));
       await download(server.host, target);
