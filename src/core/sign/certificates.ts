@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { X509Certificate as SigstoreCertificate } from '@sigstore/core';
 import { fail } from './failure.js';
 
 const codeSigning = '1.3.6.1.5.5.7.3.3';
@@ -44,7 +45,7 @@ export function verifyCertificateChain(
   }
   // A CA's pathLenConstraint bounds the CAs below it, as OpenSSL (and so model_signing) enforces.
   chain.forEach((cert, index) => {
-    const limit = index === 0 ? undefined : pathLength(cert.raw);
+    const limit = index === 0 ? undefined : pathLength(cert);
     const below = Math.max(0, index - 1);
     if (limit !== undefined && below > limit) {
       fail(
@@ -66,48 +67,32 @@ function isIssuer(candidate: X509Certificate, cert: X509Certificate): boolean {
 /** Key usage digitalSignature or extended key usage codeSigning, as model_signing requires. */
 function usableForSigning(leaf: X509Certificate): boolean {
   if (leaf.keyUsage?.includes(codeSigning)) return true;
-  return keyUsageBits(leaf.raw)?.digitalSignature ?? false;
+  return extensionsOf(leaf)?.extKeyUsage?.digitalSignature ?? false;
+}
+
+/** The basicConstraints pathLenConstraint of a CA, when it has one. */
+function pathLength(cert: X509Certificate): number | undefined {
+  const extensions = extensionsOf(cert);
+  if (!extensions) {
+    fail(
+      'certificate',
+      `the extensions of certificate "${cert.subject.replace(/\n/g, ', ')}" cannot be read`,
+    );
+  }
+  const limit = extensions.extBasicConstraints?.pathLenConstraint;
+  return limit === undefined ? undefined : Number(limit);
 }
 
 /**
- * The KeyUsage extension's digitalSignature bit, read from the DER (node:crypto exposes only the
- * extended key usage): OID 2.5.29.15, optional critical flag, then an OCTET STRING holding a BIT STRING.
+ * node:crypto exposes neither the KeyUsage bits nor the path length: @sigstore/core's ASN.1 reader
+ * decodes the extensions. A certificate it cannot decode is refused.
  */
-function keyUsageBits(der: Buffer): { digitalSignature: boolean } | undefined {
-  const oid = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x0f]);
-  let at = der.indexOf(oid);
-  if (at < 0) return undefined;
-  at += oid.length;
-  if (der[at] === 0x01) at += 3; // BOOLEAN critical
-  if (der[at] !== 0x04) return undefined;
-  at += 2; // OCTET STRING, short length
-  if (der[at] !== 0x03) return undefined;
-  const length = der[at + 1] ?? 0;
-  const firstByte = length >= 2 ? (der[at + 3] ?? 0) : 0;
-  return { digitalSignature: (firstByte & 0x80) !== 0 };
-}
-
-/**
- * The pathLenConstraint of a basicConstraints extension (OID 2.5.29.19), read from the DER:
- * optional critical flag, OCTET STRING, SEQUENCE { BOOLEAN cA, INTEGER pathLen }.
- */
-function pathLength(der: Buffer): number | undefined {
-  const oid = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x13]);
-  let at = der.indexOf(oid);
-  if (at < 0) return undefined;
-  at += oid.length;
-  if (der[at] === 0x01) at += 3;
-  if (der[at] !== 0x04) return undefined;
-  at += 2;
-  if (der[at] !== 0x30) return undefined;
-  const end = at + 2 + (der[at + 1] ?? 0);
-  at += 2;
-  if (der[at] === 0x01) at += 3;
-  if (at >= end || der[at] !== 0x02) return undefined;
-  const length = der[at + 1] ?? 0;
-  let value = 0;
-  for (let i = 0; i < length && i < 4; i++) value = value * 256 + (der[at + 2 + i] ?? 0);
-  return value;
+function extensionsOf(cert: X509Certificate): SigstoreCertificate | undefined {
+  try {
+    return SigstoreCertificate.parse(Buffer.from(cert.raw));
+  } catch {
+    return undefined;
+  }
 }
 
 export function parseCertificate(der: Buffer, what: string): X509Certificate {
