@@ -72,7 +72,8 @@ export async function loadConfig(explicit: string | undefined, cwd: string): Pro
 export async function parseConfig(text: string, path: string): Promise<MlsecConfig> {
   const yaml = await import('yaml');
   const lineCounter = new yaml.LineCounter();
-  const document = yaml.parseDocument(text, { lineCounter });
+  // logLevel: the errors below say what is wrong; the parser's own warnings would go to stderr.
+  const document = yaml.parseDocument(text, { lineCounter, logLevel: 'error' });
   const first = document.errors[0];
   if (first) {
     const line = first.linePos?.[0].line;
@@ -87,7 +88,10 @@ export async function parseConfig(text: string, path: string): Promise<MlsecConf
   // key, of the nearest key around it) goes before it.
   const fail = (message: string): never => {
     let key = /^(?:unknown key )?([^\s:(]+)(?::| \()/.exec(message)?.[1];
-    while (key && lines[key] === undefined) key = key.replace(/(?:\.[^.[]+|\[\d+\])$/, '') || undefined;
+    while (key && lines[key] === undefined) {
+      const parent = key.replace(/(?:\.[^.[]+|\[\d+\])$/, '');
+      key = parent && parent !== key ? parent : undefined;
+    }
     const line = key === undefined ? undefined : lines[key];
     throw new MlsecError('CONFIG_INVALID', `${path}${line ? `:${line}` : ''}: ${message}`);
   };

@@ -30,6 +30,19 @@ describe('config', () => {
     expect(new MlsecError('CONFIG_INVALID', 'x').exitCode).toBe(2);
   });
 
+  it('keys the lines cannot place (empty, null, aliased, collections) still fail at once', async () => {
+    const attempt = (text: string) => parseConfig(text, '.mlsec.yaml');
+    const expected = 'unknown key scan. (expected one of: fail-on, exclude, allow-globals, deny-globals)';
+    await expect(attempt('scan:\n  ~: 1\n')).rejects.toThrow(`.mlsec.yaml: ${expected}`);
+    await expect(attempt('scan:\n  "": 1\n')).rejects.toThrow(`.mlsec.yaml:2: ${expected}`);
+    await expect(attempt('scan:\n  exclude: [&a foo]\n*a : 1\n')).rejects.toThrow(
+      '.mlsec.yaml: unknown key foo (expected one of: scan, license)',
+    );
+    await expect(attempt('? []\n: 1\n')).rejects.toThrow(
+      '.mlsec.yaml: unknown key [] (expected one of: scan, license)',
+    );
+  });
+
   it('an empty file is an empty config', async () => {
     expect((await parseConfig('', 'x')).scan).toEqual({ exclude: [], allowGlobals: [], denyGlobals: [] });
   });
