@@ -329,8 +329,10 @@ export class RegistryClient {
         await rename(partial, target);
         return;
       } catch (error) {
-        if (offset > 0 && error instanceof MlsecError && error.code === 'VERIFICATION_FAILED') {
+        // Bytes shown to be wrong go; a resumed download is then done once more from the start.
+        if (error instanceof MlsecError && error.code === 'VERIFICATION_FAILED') {
           await rm(partial, { force: true });
+          if (offset === 0) throw error;
           resumable = false;
           continue;
         }
@@ -339,14 +341,14 @@ export class RegistryClient {
           await sleep(backoffMs(this.#retry, attempt));
           continue;
         }
+        // Anything else (the registry down, refusing, missing the blob) leaves what arrived for the
+        // next pull to resume.
         if (isRetryableError(error)) {
-          // What arrived stays for the next pull to resume.
           throw new MlsecError(
             'REGISTRY_ERROR',
             `blob ${descriptor.digest}: connection failed: ${(error as Error).message}`,
           );
         }
-        await rm(partial, { force: true });
         throw error;
       }
     }
@@ -382,6 +384,12 @@ export class RegistryClient {
         received = 0;
         append = false;
         digester = createDigester('sha256');
+      } else if (append && response.status === 416) {
+        await discard(response);
+        throw new MlsecError(
+          'VERIFICATION_FAILED',
+          `blob ${descriptor.digest}: the registry cannot serve it from byte ${offset}`,
+        );
       } else if (append && response.status === 206) {
         const start = /^bytes (\d+)-/.exec(header(response, 'content-range') ?? '')?.[1];
         if (Number(start) !== offset) {
@@ -716,7 +724,7 @@ export function fileRange(path: string): (start: number, end: number) => Readabl
     end > start ? createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 }) : new Uint8Array(0);
 }
 
-/** Bytes of an earlier download kept in `partial`: resumable only if fewer than the blob's size. */
+/** Bytes of an earlier download kept in `partial`: resumable only if no more than the blob's size. */
 async function keptBytes(partial: string, size: number): Promise<number> {
   const kept = (await stat(partial).catch(() => undefined))?.size ?? 0;
   return kept > 0 && kept <= size ? kept : 0;

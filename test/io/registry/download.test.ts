@@ -110,6 +110,45 @@ describe('blob download', () => {
   });
 });
 
+describe('blob download: what a failed resume keeps', () => {
+  it('keeps the partial when the registry is down after the connection broke', async () => {
+    let gets = 0;
+    const server = await fakeServer((req, res) => {
+      if (req.method !== 'GET') return false;
+      gets += 1;
+      if (gets === 1) {
+        res.writeHead(200, { 'content-length': String(blob.length) });
+        res.write(blob.subarray(0, 1000), () => setTimeout(() => req.socket.destroy(), 100));
+      } else {
+        res.writeHead(503);
+        res.end();
+      }
+      return true;
+    });
+    const target = join(await tempDir(), 'blob');
+    await expect(download(server.host, target)).rejects.toMatchObject({ code: 'REGISTRY_ERROR' });
+    expect(await readFile(`${target}.partial`)).toEqual(blob.subarray(0, 1000));
+  });
+
+  it('starts from zero when the registry cannot serve the range (416)', async () => {
+    const ranges: (string | undefined)[] = [];
+    const server = await fakeServer((req, res) => {
+      if (req.method !== 'GET') return false;
+      ranges.push(req.headers.range);
+      if (req.headers.range) {
+        res.writeHead(416, { 'content-range': `bytes */${blob.length}` });
+        res.end();
+      } else sendBlob(res, undefined, false);
+      return true;
+    });
+    const target = join(await tempDir(), 'blob');
+    await writeFile(`${target}.partial`, blob.subarray(0, 1000));
+    await download(server.host, target);
+    expect(ranges).toEqual(['bytes=1000-', undefined]);
+    expect(await readFile(target)).toEqual(blob);
+  });
+});
+
 describeWithRegistry('blob download from a real registry', registries.plain, () => {
   it('the registry answers the Range request, so only the rest is fetched', async () => {
     const client = new RegistryClient({
