@@ -253,6 +253,19 @@ describeWithRegistry('mlsec push and pull (real registry, no auth)', registries.
     );
   });
 
+  it('pulls a model with two identical files: one blob, both files', async () => {
+    const dir = await tempDir();
+    await model(dir);
+    await copyFile(join(dir, 'model', 'model.safetensors'), join(dir, 'model', 'copy.safetensors'));
+    const ref = `${host}/${uniqueRepo('twins')}:v1`;
+    expect((await mlsec(['push', 'model', ref, ...common(dir)], { cwd: dir })).exitCode).toBe(0);
+    const pull = await mlsec(['pull', ref, 'out', ...common(dir)], { cwd: dir });
+    expect([pull.exitCode, pull.stderr]).toEqual([0, '']);
+    const expected = createHash('sha256').update(safetensors(2_500_000)).digest('hex');
+    expect(await sha256Of(join(dir, 'out', 'model.safetensors'))).toBe(expected);
+    expect(await sha256Of(join(dir, 'out', 'copy.safetensors'))).toBe(expected);
+  });
+
   it('mounts blobs from another repository instead of uploading them', async () => {
     const dir = await tempDir();
     await model(dir);

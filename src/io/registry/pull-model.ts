@@ -73,7 +73,7 @@ export async function pullModel(input: PullModelInput): Promise<PullModelResult>
   const limits = input.limits ?? defaultUnpackLimits;
   const fetched = await fetchManifest(input);
   const manifest = parseImageManifest(fetched.bytes, `${input.client.repository}@${fetched.digest}`);
-  const blobs = [manifest.config, ...manifest.layers];
+  const blobs = uniqueBlobs([manifest.config, ...manifest.layers]);
   let downloaded = 0;
   // Verified while streaming moments ago: copied without hashing again.
   const fresh = new Set<string>();
@@ -111,6 +111,25 @@ export async function pullModel(input: PullModelInput): Promise<PullModelResult>
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * Each digest once: two identical files are two layers of one blob, and two downloads of it would
+ * share one partial file. A manifest that gives one digest two sizes is refused.
+ */
+function uniqueBlobs(descriptors: readonly Descriptor[]): Descriptor[] {
+  const byDigest = new Map<string, Descriptor>();
+  for (const descriptor of descriptors) {
+    const seen = byDigest.get(descriptor.digest);
+    if (seen && seen.size !== descriptor.size) {
+      throw new MlsecError(
+        'VERIFICATION_FAILED',
+        `the manifest gives blob ${descriptor.digest} two sizes, ${seen.size} and ${descriptor.size}`,
+      );
+    }
+    byDigest.set(descriptor.digest, descriptor);
+  }
+  return [...byDigest.values()];
 }
 
 async function fetchManifest(input: PullModelInput) {
