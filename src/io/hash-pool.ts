@@ -295,16 +295,15 @@ function hashRange(job: HashJob, algorithm: DigestAlgorithm, scratch: Buffer): H
   const fd = openSync(job.path, readFlags);
   try {
     const size = job.end - job.start;
-    // One byte more when the range should end the file: a read that stops short of it has met the
-    // end, so most files take one read, not a second one to look for more bytes.
+    // One byte more when the range should end the file, to see a file that grew since it was listed.
+    // Only a read of nothing is the end: network and FUSE file systems may return short reads.
     const wanted = job.endIsEof ? size + 1 : size;
     const buffer = scratch.subarray(0, wanted);
     let filled = 0;
     while (filled < wanted) {
-      const asked = wanted - filled;
-      const bytesRead = readSync(fd, buffer, filled, asked, job.start + filled);
+      const bytesRead = readSync(fd, buffer, filled, wanted - filled, job.start + filled);
+      if (bytesRead === 0) break;
       filled += bytesRead;
-      if (bytesRead === 0 || (bytesRead < asked && filled >= size)) break;
     }
     if (filled < size) {
       throw codedError(`${job.path}: file ends at byte ${job.start + filled}, before ${job.end}`, {
