@@ -67,7 +67,7 @@ function isIssuer(candidate: X509Certificate, cert: X509Certificate): boolean {
 /** Key usage digitalSignature or extended key usage codeSigning, as model_signing requires. */
 function usableForSigning(leaf: X509Certificate): boolean {
   if (leaf.keyUsage?.includes(codeSigning)) return true;
-  return extensionsOf(leaf)?.extKeyUsage?.digitalSignature ?? false;
+  return extensionsOf(leaf)?.digitalSignature ?? false;
 }
 
 /** The basicConstraints pathLenConstraint of a CA, when it has one. */
@@ -79,17 +79,24 @@ function pathLength(cert: X509Certificate): number | undefined {
       `the extensions of certificate "${cert.subject.replace(/\n/g, ', ')}" cannot be read`,
     );
   }
-  const limit = extensions.extBasicConstraints?.pathLenConstraint;
-  return limit === undefined ? undefined : Number(limit);
+  return extensions.pathLength;
 }
 
 /**
  * node:crypto exposes neither the KeyUsage bits nor the path length: @sigstore/core's ASN.1 reader
- * decodes the extensions. A certificate it cannot decode is refused.
+ * decodes the extensions (lazily, so every read is inside the try). A certificate it cannot decode
+ * is refused.
  */
-function extensionsOf(cert: X509Certificate): SigstoreCertificate | undefined {
+function extensionsOf(
+  cert: X509Certificate,
+): { digitalSignature: boolean; pathLength: number | undefined } | undefined {
   try {
-    return SigstoreCertificate.parse(Buffer.from(cert.raw));
+    const parsed = SigstoreCertificate.parse(Buffer.from(cert.raw));
+    const limit = parsed.extBasicConstraints?.pathLenConstraint;
+    return {
+      digitalSignature: parsed.extKeyUsage?.digitalSignature ?? false,
+      pathLength: limit === undefined ? undefined : Number(limit),
+    };
   } catch {
     return undefined;
   }
