@@ -37,7 +37,9 @@ export function colorLevel(env: NodeJS.ProcessEnv, isTTY: boolean, flag: boolean
  * tenth of the start-up paid by every pre-commit hook.
  */
 export const plainStyles: ChalkInstance = new Proxy((() => {}) as unknown as ChalkInstance, {
-  get: (_target, key) => (key === 'level' ? 0 : plainStyles),
+  // Not a thenable, and no symbol-keyed behaviour: only style names chain.
+  get: (_target, key) =>
+    key === 'level' ? 0 : key === 'then' || typeof key === 'symbol' ? undefined : plainStyles,
   apply: (_target, _this, args: unknown[]) => args.join(' '),
 });
 

@@ -24,9 +24,11 @@ describe('plainStyles', () => {
     expect(style(plainStyles)).toBe(style(chalk));
   });
 
-  it('reports level 0', () => {
+  it('reports level 0, and is no thenable', async () => {
     expect(plainStyles.level).toBe(0);
     expect(plainStyles.bold.red.level).toBe(0);
+    expect((plainStyles as unknown as { then?: unknown }).then).toBeUndefined();
+    expect(await Promise.resolve(plainStyles)).toBe(plainStyles);
   });
 });
 
