@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { MlsecError } from '../../core/errors.js';
@@ -7,6 +7,14 @@ import { MlsecError } from '../../core/errors.js';
 export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
   return join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'mlsec');
 }
+
+/**
+ * How the file a download writes into ends (`<hex>.<pid>-<random>.downloading`): its own, so two
+ * pulls sharing a cache never write into one file. One left behind by a killed process is swept.
+ */
+export const ownPartialSuffix = '.downloading';
+/** A download's own file untouched this long belongs to a process that is gone. */
+const abandonedAfterMs = 24 * 3600_000;
 
 /**
  * Blobs by digest (`blobs/sha256/<hex>`). Only verified bytes are renamed into place, and pull
@@ -25,6 +33,7 @@ export class BlobCache {
         `cannot use cache directory ${root}: ${(error as Error).message}`,
       );
     }
+    await sweepAbandoned(join(root, 'blobs', 'sha256'), Date.now() - abandonedAfterMs);
     return new BlobCache(root);
   }
 
@@ -44,5 +53,14 @@ export class BlobCache {
   /** A private scratch directory inside the cache (same file system, so renames are atomic). */
   scratch(): Promise<string> {
     return mkdtemp(join(this.root, 'tmp', 'work-'));
+  }
+}
+
+async function sweepAbandoned(dir: string, before: number): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names.filter((n) => n.endsWith(ownPartialSuffix))) {
+    const path = join(dir, name);
+    const info = await stat(path).catch(() => undefined);
+    if (info && info.mtimeMs < before) await rm(path, { force: true });
   }
 }

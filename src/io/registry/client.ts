@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -10,6 +10,7 @@ import { createDigester, digestBytes } from '../../core/hash/digest.js';
 import { ociIndexType, ociManifestType } from '../../core/registry/media-types.js';
 import type { Descriptor } from '../../core/registry/model-pack.js';
 import { basicHeader, type Challenge, type Credential, challengeOf, TokenCache } from './auth.js';
+import { ownPartialSuffix } from './blob-cache.js';
 import {
   backoffMs,
   defaultRetryPolicy,
@@ -320,7 +321,13 @@ export class RegistryClient {
     target: string,
     onProgress?: (bytes: number) => void,
   ): Promise<void> {
-    const partial = `${target}.partial`;
+    // Each download writes a file of its own, so two pulls sharing a cache never write into one
+    // file (which could then differ from the bytes either hashed). The resumable bytes of a download
+    // that gave up wait at `target.partial`, renamed there only once their writer is done; renaming
+    // them away claims them, atomically, for this download alone.
+    const shared = `${target}.partial`;
+    const partial = `${target}.${process.pid}-${randomBytes(4).toString('hex')}${ownPartialSuffix}`;
+    await rename(shared, partial).catch(() => undefined);
     let resumable = true;
     for (let attempt = 0; ; ) {
       const offset = resumable ? await keptBytes(partial, descriptor.size) : 0;
@@ -343,6 +350,7 @@ export class RegistryClient {
         }
         // Anything else (the registry down, refusing, missing the blob) leaves what arrived for the
         // next pull to resume.
+        await rename(partial, shared).catch(() => rm(partial, { force: true }));
         if (isRetryableError(error)) {
           throw new MlsecError(
             'REGISTRY_ERROR',

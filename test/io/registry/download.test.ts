@@ -1,7 +1,8 @@
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { BlobCache, ownPartialSuffix } from '../../../src/io/registry/blob-cache.js';
 import { RegistryClient } from '../../../src/io/registry/client.js';
 import { tempDir } from '../../helpers/cli.js';
 import { describeWithRegistry, registries } from '../../helpers/registry.js';
@@ -146,6 +147,55 @@ describe('blob download: what a failed resume keeps', () => {
     await download(server.host, target);
     expect(ranges).toEqual(['bytes=1000-', undefined]);
     expect(await readFile(target)).toEqual(blob);
+  });
+});
+
+describe('blob download: two downloads of one blob into one cache', () => {
+  it('each writes its own file, and the blob is whole whoever finishes first', async () => {
+    // The registry sends the blob slowly, in 300-byte pieces, so the two downloads overlap.
+    const server = await fakeServer((req, res) => {
+      if (req.method !== 'GET') return false;
+      res.writeHead(200, { 'content-length': String(blob.length) });
+      let at = 0;
+      const next = () => {
+        if (at >= blob.length) return void res.end();
+        res.write(blob.subarray(at, at + 300));
+        at += 300;
+        setTimeout(next, 5);
+      };
+      next();
+      return true;
+    });
+    const dir = await tempDir();
+    const target = join(dir, 'blob');
+    const seen = new Set<string>();
+    const watch = setInterval(async () => {
+      for (const name of await readdir(dir).catch(() => [])) seen.add(name);
+    }, 2);
+    try {
+      await Promise.all([download(server.host, target), download(server.host, target)]);
+    } finally {
+      clearInterval(watch);
+    }
+    expect(await readFile(target)).toEqual(blob);
+    const own = [...seen].filter((name) => name.endsWith(ownPartialSuffix));
+    expect(own.length).toBe(2);
+    expect(await readdir(dir)).toEqual(['blob']);
+  });
+
+  it('the cache sweeps a download file a killed process left a day ago, and keeps a recent one', async () => {
+    const root = await tempDir();
+    const blobs = join(root, 'blobs', 'sha256');
+    await mkdir(blobs, { recursive: true });
+    const old = join(blobs, `${'a'.repeat(64)}.123-0badc0de${ownPartialSuffix}`);
+    const recent = join(blobs, `${'b'.repeat(64)}.124-0badc0de${ownPartialSuffix}`);
+    const resumable = join(blobs, `${'c'.repeat(64)}.partial`);
+    for (const path of [old, recent, resumable]) await writeFile(path, 'x');
+    const twoDaysAgo = new Date(Date.now() - 48 * 3600_000);
+    await utimes(old, twoDaysAgo, twoDaysAgo);
+    await utimes(resumable, twoDaysAgo, twoDaysAgo);
+    await BlobCache.open(root);
+    expect((await readdir(blobs)).sort()).toEqual([basename(recent), basename(resumable)].sort());
   });
 });
 
