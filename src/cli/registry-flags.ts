@@ -75,7 +75,7 @@ export async function makeClient(
   ref: ImageReference,
   flags: RegistryFlags,
   terminal: Terminal,
-  extra: { chunkSize?: number } = {},
+  extra: { chunkSize?: number; signal?: AbortSignal } = {},
 ): Promise<RegistryClient> {
   if (flags.plainHttp && flags.insecure)
     throw new MlsecError('USAGE', '--plain-http and --insecure exclude each other');
@@ -101,6 +101,7 @@ export async function makeClient(
     ...(ca ? { ca } : {}),
     ...(credential ? { credential } : {}),
     ...(extra.chunkSize ? { chunkSize: extra.chunkSize } : {}),
+    ...(extra.signal ? { signal: extra.signal } : {}),
   });
 }
 

@@ -1,5 +1,8 @@
-/** Exit codes are part of the public contract: 0 pass, 1 policy or verification failure, 2 usage or input error. */
-export const ExitCode = { ok: 0, policy: 1, usage: 2 } as const;
+/**
+ * Exit codes are part of the public contract: 0 pass, 1 policy or verification failure, 2 usage or
+ * input error; 130 when interrupted (Ctrl-C), as shells report it.
+ */
+export const ExitCode = { ok: 0, policy: 1, usage: 2, interrupted: 130 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 export type MlsecErrorCode =
@@ -14,6 +17,7 @@ export type MlsecErrorCode =
   | 'REGISTRY_AUTH'
   | 'VERIFICATION_FAILED'
   | 'SIGNING_FAILED'
+  | 'INTERRUPTED'
   | 'INTERNAL';
 
 const exitCodeOf: Record<MlsecErrorCode, ExitCodeValue> = {
@@ -30,6 +34,7 @@ const exitCodeOf: Record<MlsecErrorCode, ExitCodeValue> = {
   VERIFICATION_FAILED: ExitCode.policy,
   // A signing service refused or failed: nothing was signed, and the pipeline step must stop.
   SIGNING_FAILED: ExitCode.policy,
+  INTERRUPTED: ExitCode.interrupted,
   INTERNAL: ExitCode.usage,
 };
 

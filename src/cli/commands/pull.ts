@@ -1,8 +1,14 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { MlsecError } from '../../core/errors.js';
 import { resolveIgnorePaths } from '../../core/hash/manifest.js';
 import { anyBlocked, type GateResult, scanGate } from '../../core/registry/gate.js';
-import { formatReference, manifestReference, parseReference } from '../../core/registry/reference.js';
+import {
+  formatReference,
+  type ImageReference,
+  manifestReference,
+  parseReference,
+} from '../../core/registry/reference.js';
 import type { VerifyMaterial } from '../../core/sign/verify-signature.js';
 import { listModelFiles } from '../../io/model-files.js';
 import { BlobCache, defaultCacheDir } from '../../io/registry/blob-cache.js';
@@ -62,7 +68,48 @@ async function runPull(
   const target = resolve(terminal.cwd, dir);
   // The signer's material loads first: a wrong key path fails before any download.
   const material = wantsVerification(flags) ? await verifyMaterialFrom(flags, terminal.cwd) : undefined;
-  const client = await makeClient(ref, flags, terminal);
+  // Ctrl-C (or SIGTERM) stops the downloads and keeps their bytes for the next pull to resume;
+  // nothing lands. A second one kills the process as usual.
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const plan = { dir, ref, target, format, concurrency, material };
+    const code = await pullWith(interrupt.signal, plan, flags, terminal, version);
+    if (code !== 0 && interrupt.signal.aborted) throw interrupt.signal.reason;
+    return code;
+  } catch (error) {
+    if (!interrupt.signal.aborted) throw error;
+    throw new MlsecError(
+      'INTERRUPTED',
+      'interrupted: nothing was written; the next pull resumes the downloads',
+    );
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+interface PullPlan {
+  /** The target directory as given, for messages. */
+  dir: string;
+  ref: ImageReference;
+  target: string;
+  format: 'text' | 'json';
+  concurrency: number;
+  material: VerifyMaterial | undefined;
+}
+
+async function pullWith(
+  signal: AbortSignal,
+  plan: PullPlan,
+  flags: PullFlags,
+  terminal: Terminal,
+  version: string,
+): Promise<number> {
+  const { dir, ref, target, format, concurrency, material } = plan;
+  const client = await makeClient(ref, flags, terminal, { signal });
   const cache = await BlobCache.open(resolve(terminal.cwd, flags.cacheDir ?? defaultCacheDir(terminal.env)));
   const progress = await blobProgress(terminal, flags.progress === true, 'pulling');
   const gates: GateResult[] = [];
@@ -78,6 +125,7 @@ async function runPull(
       onBlob: (e) => progress?.update(e.digest.slice(7, 19), e.bytes, e.size, e.done === true),
       check: async (staging, pulled) => {
         progress?.stop();
+        if (signal.aborted) return { ok: false };
         if (material) {
           const gate = await signatureGate(client, pulled.digest, staging, material);
           gates.push(gate);
@@ -104,7 +152,7 @@ async function runPull(
             failOn,
           });
         }
-        return { ok: !anyBlocked(gates) };
+        return { ok: !anyBlocked(gates) && !signal.aborted };
       },
     });
   } finally {

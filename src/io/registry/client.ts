@@ -44,6 +44,8 @@ export interface RegistryClientOptions {
   /** Blobs above this go up in chunks of this size; below, in one PUT. */
   chunkSize?: number;
   dispatcher?: Dispatcher;
+  /** Aborts every exchange in flight and to come: a download then keeps its bytes to resume. */
+  signal?: AbortSignal;
 }
 
 export const defaultMaxManifestBytes = 4 << 20;
@@ -77,6 +79,7 @@ export class RegistryClient {
   readonly #credential: Credential | undefined;
   readonly #tokens: TokenCache;
   readonly #retry: RetryPolicy;
+  readonly #signal: AbortSignal | undefined;
   readonly #plainHttp: boolean;
   readonly maxManifestBytes: number;
   readonly chunkSize: number;
@@ -95,6 +98,7 @@ export class RegistryClient {
     this.#retry = options.retry ?? defaultRetryPolicy;
     this.maxManifestBytes = options.maxManifestBytes ?? defaultMaxManifestBytes;
     this.chunkSize = options.chunkSize ?? defaultChunkSize;
+    this.#signal = options.signal;
   }
 
   async close(): Promise<void> {
@@ -142,7 +146,11 @@ export class RegistryClient {
       const headers = { ...current.headers, ...(authorization ? { authorization } : {}) };
       let response: HttpResponse;
       try {
-        response = await send(this.#dispatcher, { ...current, headers });
+        response = await send(this.#dispatcher, {
+          ...current,
+          headers,
+          ...(this.#signal ? { signal: this.#signal } : {}),
+        });
       } catch (error) {
         if (options.retry !== false && isRetryableError(error) && attempt < this.#retry.retries) {
           attempt += 1;

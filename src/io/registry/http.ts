@@ -10,6 +10,8 @@ export interface HttpRequest {
   headers?: Record<string, string>;
   /** Called again for every attempt, so a retried upload re-reads its file instead of a spent stream. */
   body?: () => RequestBody;
+  /** Ends the exchange, body included, when aborted (an interrupted pull). */
+  signal?: AbortSignal;
 }
 
 export interface HttpResponse {
@@ -72,6 +74,7 @@ export async function send(dispatcher: Dispatcher, req: HttpRequest): Promise<Ht
       headers: req.headers ?? {},
       body: req.body?.() ?? null,
       dispatcher,
+      ...(req.signal ? { signal: req.signal } : {}),
       // Big body chunks: a 1 GiB blob in 64 KiB pieces costs more in per-chunk overhead than in hashing.
       highWaterMark: 1 << 20,
     });
