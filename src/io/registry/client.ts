@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat, utimes } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -335,12 +336,28 @@ export class RegistryClient {
     // them away claims them, atomically, for this download alone.
     const shared = `${target}.partial`;
     const partial = `${target}.${process.pid}-${randomBytes(4).toString('hex')}${ownPartialSuffix}`;
-    await rename(shared, partial).catch(() => undefined);
+    // Touched: the cache sweeps own files untouched for a day, and kept bytes may be older.
+    if (
+      await rename(shared, partial).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      const now = new Date();
+      await utimes(partial, now, now).catch(() => undefined);
+    }
     let resumable = true;
     for (let attempt = 0; ; ) {
       const offset = resumable ? await keptBytes(partial, descriptor.size) : 0;
       try {
         await this.#downloadOnce(descriptor, partial, offset, onProgress);
+        // The bytes hashed are the bytes on disk only if nobody removed or replaced the file meanwhile.
+        if ((await stat(partial).catch(() => undefined))?.size !== descriptor.size) {
+          throw new MlsecError(
+            'VERIFICATION_FAILED',
+            `blob ${descriptor.digest}: its download file changed while it was written`,
+          );
+        }
         await rename(partial, target);
         return;
       } catch (error) {
@@ -351,7 +368,8 @@ export class RegistryClient {
           resumable = false;
           continue;
         }
-        if (isRetryableError(error) && attempt < this.#retry.retries) {
+        const truncated = (error as { code?: string }).code === truncatedBody;
+        if ((isRetryableError(error) || truncated) && attempt < this.#retry.retries) {
           attempt += 1;
           await sleep(backoffMs(this.#retry, attempt));
           continue;
@@ -359,6 +377,7 @@ export class RegistryClient {
         // Anything else (the registry down, refusing, missing the blob) leaves what arrived for the
         // next pull to resume.
         await rename(partial, shared).catch(() => rm(partial, { force: true }));
+        if (truncated) throw new MlsecError('VERIFICATION_FAILED', (error as Error).message);
         if (isRetryableError(error)) {
           throw new MlsecError(
             'REGISTRY_ERROR',
@@ -435,12 +454,19 @@ export class RegistryClient {
       });
       // A write stream batches the many small network chunks into few writes (writev).
       const sink = createWriteStream(partial, { flags: append ? 'a' : 'w', highWaterMark: 4 << 20 });
-      await pipeline(response.body, check, sink);
+      try {
+        await pipeline(response.body, check, sink);
+      } catch (error) {
+        // A write still in flight lands before the file is measured for a resume.
+        if (!sink.closed) await once(sink, 'close').catch(() => undefined);
+        throw error;
+      }
     }
     if (received < descriptor.size) {
-      throw new MlsecError(
-        'VERIFICATION_FAILED',
-        `blob ${descriptor.digest} is truncated: ${received} of ${descriptor.size} bytes`,
+      // Not shown to be wrong, only short: kept and resumed like a broken connection.
+      throw Object.assign(
+        new Error(`blob ${descriptor.digest} is truncated: ${received} of ${descriptor.size} bytes`),
+        { code: truncatedBody },
       );
     }
     const actual = `sha256:${digester.digest().hex}`;
@@ -739,6 +765,9 @@ export function fileRange(path: string): (start: number, end: number) => Readabl
   return (start, end) =>
     end > start ? createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 }) : new Uint8Array(0);
 }
+
+/** `code` of a body that ended cleanly before the blob's size. */
+const truncatedBody = 'ERR_BODY_TRUNCATED';
 
 /** Bytes of an earlier download kept in `partial`: resumable only if no more than the blob's size. */
 async function keptBytes(partial: string, size: number): Promise<number> {

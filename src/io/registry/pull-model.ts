@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -79,6 +80,8 @@ export async function pullModel(input: PullModelInput): Promise<PullModelResult>
   const fresh = new Set<string>();
   await mapLimit(blobs, input.concurrency, async (blob) => {
     if (await input.cache.has(blob.digest, blob.size)) {
+      // Bytes kept to resume a blob the cache now holds are no longer of use.
+      await rm(`${input.cache.path(blob.digest)}.partial`, { force: true });
       input.onBlob?.({ digest: blob.digest, size: blob.size, bytes: blob.size, cached: true, done: true });
       return;
     }
@@ -140,7 +143,11 @@ async function fetchManifest(input: PullModelInput) {
     if (cached) return { bytes: cached, digest: pinned };
   }
   const fetched = await input.client.getManifest(input.reference);
-  await writeFile(input.cache.path(fetched.digest), fetched.bytes);
+  // Written beside and renamed: a blob of the same digest may be read from the cache meanwhile.
+  const path = input.cache.path(fetched.digest);
+  const temporary = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.manifest`;
+  await writeFile(temporary, fetched.bytes);
+  await rename(temporary, path);
   return fetched;
 }
 
