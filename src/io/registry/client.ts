@@ -319,11 +319,10 @@ export class RegistryClient {
   }
 
   /**
-   * Downloads a blob to `target` (via `target.partial`), hashing as it streams: a wrong digest, a
-   * short or an overlong body leaves nothing at `target`. After a connection failure, in this run or
-   * an earlier one, the bytes already in `target.partial` are kept and the rest is asked for with a
-   * Range request; they are hashed again with the rest, and a resumed download that fails
-   * verification is done once more from the start.
+   * Downloads a blob to `target`, hashing as it streams: a wrong digest, a short or an overlong body
+   * leaves nothing at `target`. After a connection failure, in this run or an earlier one, the bytes
+   * that arrived are kept and the rest is asked for with a Range request; they are hashed again with
+   * the rest, and a resumed download that fails verification is done once more from the start.
    */
   async downloadBlob(
     descriptor: Descriptor,
@@ -336,16 +335,7 @@ export class RegistryClient {
     // them away claims them, atomically, for this download alone.
     const shared = `${target}.partial`;
     const partial = `${target}.${process.pid}-${randomBytes(4).toString('hex')}${ownPartialSuffix}`;
-    // Touched: the cache sweeps own files untouched for a day, and kept bytes may be older.
-    if (
-      await rename(shared, partial).then(
-        () => true,
-        () => false,
-      )
-    ) {
-      const now = new Date();
-      await utimes(partial, now, now).catch(() => undefined);
-    }
+    await claimKeptBytes(shared, partial);
     let resumable = true;
     for (let attempt = 0; ; ) {
       const offset = resumable ? await keptBytes(partial, descriptor.size) : 0;
@@ -764,6 +754,17 @@ function withDigest(location: URL, digest: string): URL {
 export function fileRange(path: string): (start: number, end: number) => Readable | Uint8Array {
   return (start, end) =>
     end > start ? createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 }) : new Uint8Array(0);
+}
+
+/** Takes over the bytes a download that gave up left; touched, as the cache sweeps stale own files. */
+async function claimKeptBytes(shared: string, own: string): Promise<void> {
+  try {
+    await rename(shared, own);
+  } catch {
+    return; // nothing kept, or another download claimed it first
+  }
+  const now = new Date();
+  await utimes(own, now, now).catch(() => undefined);
 }
 
 /** `code` of a body that ended cleanly before the blob's size. */
