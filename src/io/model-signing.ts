@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { lstat, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { lstat, readFile, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { MlsecError } from '../core/errors.js';
 import { defaultSignatureName, resolveIgnorePaths } from '../core/hash/manifest.js';
 import { maxBundleBytes, parseOmsBundle } from '../core/sign/bundle.js';
+import { writeFileAtomically } from './atomic-write.js';
 
 /** A model to sign or verify, and where its signature lives. */
 export interface SignTarget {
@@ -84,12 +84,9 @@ export async function checkSignatureDestination(path: string): Promise<void> {
  * a new file with an unguessable name, so a planted link cannot redirect the write.
  */
 export async function writeSignatureFile(path: string, bundle: unknown): Promise<void> {
-  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`);
   try {
-    await writeFile(temporary, `${JSON.stringify(bundle)}\n`, { mode: 0o644, flag: 'wx' });
-    await rename(temporary, path);
+    await writeFileAtomically(path, `${JSON.stringify(bundle)}\n`, { mode: 0o644 });
   } catch (error) {
-    await rm(temporary, { force: true });
     throw new MlsecError('OUTPUT_UNWRITABLE', `cannot write signature ${path}: ${(error as Error).message}`);
   }
 }

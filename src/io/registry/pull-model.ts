@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -22,6 +21,7 @@ import {
   tarEntryProblem,
   type UnpackLimits,
 } from '../../core/registry/unpack-policy.js';
+import { writeFileAtomically } from '../atomic-write.js';
 import type { BlobCache } from './blob-cache.js';
 import type { RegistryClient } from './client.js';
 import { mapLimit } from './parallel.js';
@@ -143,11 +143,8 @@ async function fetchManifest(input: PullModelInput) {
     if (cached) return { bytes: cached, digest: pinned };
   }
   const fetched = await input.client.getManifest(input.reference);
-  // Written beside and renamed: a blob of the same digest may be read from the cache meanwhile.
-  const path = input.cache.path(fetched.digest);
-  const temporary = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.manifest`;
-  await writeFile(temporary, fetched.bytes);
-  await rename(temporary, path);
+  // A blob of the same digest may be read from the cache meanwhile.
+  await writeFileAtomically(input.cache.path(fetched.digest), fetched.bytes);
   return fetched;
 }
 
