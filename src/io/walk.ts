@@ -88,30 +88,28 @@ export async function* walkFiles(paths: readonly string[], options: WalkOptions)
     for (let from = 0; from < entries.length; from += statWindow) {
       const window = entries
         .slice(from, from + statWindow)
-        .map((entry) => ({
-          entry,
-          rel: rel ? `${rel}/${entry.name}` : entry.name,
-          path: join(dir, entry.name),
-        }))
+        .map((entry) => ({ entry, rel: rel ? `${rel}/${entry.name}` : entry.name }))
         .filter((child) => !isExcluded(child.rel));
       // One lstat after another would cost a thread-pool round trip per file.
-      const sizes = await Promise.all(
-        window.map(({ entry, path }) => (entry.isFile() ? sizeOf(path) : undefined)),
+      const children = await Promise.all(
+        window.map(async ({ entry, rel }) => {
+          const path = join(dir, entry.name);
+          return { entry, rel, path, size: entry.isFile() ? await sizeOf(path) : 0 };
+        }),
       );
-      yield* walkWindow(window, sizes, root, visited);
+      yield* walkWindow(children, root, visited);
     }
   }
 
   async function* walkWindow(
-    window: readonly { entry: Dirent; rel: string; path: string }[],
-    sizes: readonly (number | undefined)[],
+    children: readonly { entry: Dirent; rel: string; path: string; size: number }[],
     root: string,
     visited: Set<string>,
   ): AsyncIterable<WalkEntry> {
-    for (const [i, { entry, rel: childRel, path: child }] of window.entries()) {
+    for (const { entry, rel: childRel, path: child, size } of children) {
       if (entry.isDirectory()) yield* walkDirectory(child, root, childRel, visited);
       else if (entry.isFile()) {
-        yield { kind: 'file', path: reportPath(child), absolute: child, size: sizes[i] ?? 0 };
+        yield { kind: 'file', path: reportPath(child), absolute: child, size };
       } else if (entry.isSymbolicLink()) {
         const link = await followLink(child, root);
         if (link.kind === 'outside')
