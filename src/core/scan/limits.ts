@@ -31,6 +31,10 @@ export const defaultLimits: ScanLimits = {
   maxBufferedContainerBytes: 256 * 2 ** 20,
   pickle: {
     maxStack: 1_000_000,
+    maxValueDepth: 50_000,
+    maxValues: 4_000_000,
+    expansionRatio: 64,
+    maxAllocation: 2 ** 32,
     maxMarks: 100_000,
     maxMemo: 4_000_000,
     maxRetainedBytes: 64 * 2 ** 20,

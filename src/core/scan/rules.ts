@@ -94,6 +94,20 @@ export const rules = {
     summary: 'Pickle loads nested serialized data that cannot be inspected',
     help: 'A loader such as pickle.loads or torch.load is called on data that is computed at load time or too large to inspect.',
   },
+  frameDifferential: {
+    id: 'MLSEC-PICKLE-014',
+    name: 'pickle-frame-differential',
+    severity: 'high',
+    summary: 'Pickle frames disagree with the opcodes inside them',
+    help: "CPython's readers follow FRAME lengths differently: pickle.loads and files with peek() read on contiguously, files without peek() (io.BytesIO, as torch and joblib use) drop what is left of a frame. The same bytes are then different programs to different loaders; the pickler never writes such frames, so they hide something. Both readings are scanned.",
+  },
+  resourceExhaustion: {
+    id: 'MLSEC-PICKLE-015',
+    name: 'pickle-resource-exhaustion',
+    severity: 'medium',
+    summary: 'Pickle builds objects too large to materialise',
+    help: 'Loading it allocates or, when the result is traversed (printed, copied, compared), expands to more memory than any model needs: a denial of service on the loading process.',
+  },
   objectArray: {
     id: 'MLSEC-PICKLE-013',
     name: 'numpy-object-array',

@@ -1,5 +1,9 @@
-import type { Finding } from '../../../findings.js';
-import type { GlobalClassification, GlobalPolicy } from '../../policy/global-policy.js';
+import { atLeast, type Finding } from '../../../findings.js';
+import {
+  type GlobalClassification,
+  type GlobalPolicy,
+  isIdentifierPath,
+} from '../../policy/global-policy.js';
 import { type RuleKey, rules } from '../../rules.js';
 
 interface GlobalRecord {
@@ -82,6 +86,37 @@ export class PickleAnalysis {
     if (offset !== undefined) finding.offset = offset;
     if (global !== undefined) finding.global = global;
     this.other.set(key, finding);
+  }
+
+  /**
+   * Takes in what blocks in a stream found at an arbitrary offset `shift` bytes further on: such
+   * bytes name junk modules more often than not ("h._utils" from inside "torch._utils").
+   */
+  absorbBlocking(other: PickleAnalysis, shift: number): void {
+    for (const [key, record] of other.globals) {
+      if (record.classification.verdict !== 'dangerous') continue;
+      if (!isIdentifierPath(record.module) || !isIdentifierPath(record.name)) continue;
+      const mine = this.globals.get(key);
+      const moved = {
+        ...record,
+        importOffset: record.importOffset + shift,
+        callOffset: record.callOffset === undefined ? undefined : record.callOffset + shift,
+      };
+      if (!mine) this.globals.set(key, moved);
+      else {
+        mine.imports += record.imports;
+        mine.calls += record.calls;
+        mine.callOffset ??= moved.callOffset;
+      }
+    }
+    for (const [key, finding] of other.other) {
+      if (this.other.has(key) || !atLeast(finding.severity, 'high')) continue;
+      this.other.set(
+        key,
+        finding.offset === undefined ? finding : { ...finding, offset: finding.offset + shift },
+      );
+    }
+    for (const payload of other.nested) this.nested.push({ ...payload, offset: payload.offset + shift });
   }
 
   queueNested(data: Uint8Array, offset: number, loader: string | undefined): boolean {

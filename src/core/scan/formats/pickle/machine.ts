@@ -1,13 +1,39 @@
 import type { GlobalClassification } from '../../policy/global-policy.js';
 import { isIdentifierPath } from '../../policy/global-policy.js';
 import type { PickleAnalysis } from './analysis.js';
-import { type BytesArg, type Directive, type OpArg, PickleDecodeError } from './decoder.js';
+import { type BytesArg, type Directive, type LineArg, type OpArg, PickleDecodeError } from './decoder.js';
 import { HIGHEST_PROTOCOL, opcodes } from './opcodes.js';
-import { decodeRawUnicodeEscape, decodeStringLiteral, parseDecimal } from './python-literals.js';
-import { type CallValue, calleePath, describe, keptItems, scalar, tupleItems, type Value } from './values.js';
+import {
+  decodeRawUnicodeEscape,
+  decodeStringLiteral,
+  type IntLiteral,
+  parseIntLiteral,
+  parseLongLiteral,
+  parseMemoIndex,
+} from './python-literals.js';
+import {
+  type CallValue,
+  calleePath,
+  depthOf,
+  describe,
+  keptItems,
+  type Shape,
+  scalar,
+  sizeOf,
+  tupleItems,
+  type Value,
+} from './values.js';
 
 export interface MachineLimits {
   maxStack: number;
+  /** Nesting of the values built; deeper structures switch to import-only analysis. */
+  maxValueDepth: number;
+  /** Containers and calls built in one stream; more switch to import-only analysis. */
+  maxValues: number;
+  /** Objects a value may expand to when traversed, as a multiple of the opcodes that built it. */
+  expansionRatio: number;
+  /** Bytes a single constructor call may allocate before it is a denial of service. */
+  maxAllocation: number;
   maxMarks: number;
   maxMemo: number;
   /** Bytes arguments kept whole so nested pickles can be scanned; the rest keep their length only. */
@@ -52,6 +78,9 @@ export class PickleMachine {
   opsInStream = 0;
   private flat = false;
   private retained = 0;
+  private valuesMade = 0;
+  private expansionReported = false;
+  private pendingShape: Shape | undefined;
 
   constructor(
     private readonly analysis: PickleAnalysis,
@@ -62,10 +91,43 @@ export class PickleMachine {
     this.evidence = firstStreamConfirmed;
   }
 
+  /**
+   * A second machine in the same state, for another way of reading the same bytes from here on.
+   * Values are shared: they only describe objects, and both readings report to one analysis.
+   */
+  fork(onStreamEnd: StreamEndHandler): PickleMachine {
+    const copy = new PickleMachine(this.analysis, this.limits, onStreamEnd, this.evidence);
+    copy.streamIndex = this.streamIndex;
+    copy.streamStart = this.streamStart;
+    copy.opsInStream = this.opsInStream;
+    copy.stack = [...this.stack];
+    copy.marks = [...this.marks];
+    copy.memo = new Map(this.memo);
+    copy.frames = this.frames.map((f) => ({
+      stack: [...f.stack],
+      marks: [...f.marks],
+      memo: new Map(f.memo),
+    }));
+    copy.flat = this.flat;
+    copy.retained = this.retained;
+    copy.valuesMade = this.valuesMade;
+    copy.expansionReported = this.expansionReported;
+    return copy;
+  }
+
   readonly handle = (code: number, arg: OpArg, offset: number): Directive | undefined => {
+    if (this.flat) {
+      this.opsInStream += 1;
+      return this.handleFlat(code, arg, offset);
+    }
+    const directive = this.execute(code, arg, offset);
+    if (this.pendingShape || this.valuesMade > this.limits.maxValues) this.checkShape(offset);
+    return directive;
+  };
+
+  private execute(code: number, arg: OpArg, offset: number): Directive | undefined {
     const first = this.opsInStream === 0;
     this.opsInStream += 1;
-    if (this.flat) return this.handleFlat(code, arg, offset);
     switch (code) {
       case 0x28: // MARK
         if (this.marks.length >= this.limits.maxMarks) return this.goFlat('MARK nesting', offset);
@@ -90,9 +152,9 @@ export class PickleMachine {
       case 0x89: // NEWFALSE
         return this.push(scalar, offset);
       case 0x49: // INT
-        return this.push(this.intLine(arg as string, offset, false), offset);
+        return this.push(this.intLine(arg as LineArg, offset, false), offset);
       case 0x4c: // LONG
-        return this.push(this.intLine(arg as string, offset, true), offset);
+        return this.push(this.intLine(arg as LineArg, offset, true), offset);
       case 0x4a: // BININT
       case 0x4b: // BININT1
       case 0x4d: // BININT2
@@ -103,8 +165,14 @@ export class PickleMachine {
         const data = (arg as BytesArg).data;
         return this.push({ k: 'long', raw: data && data.length <= 16 ? data.slice() : null }, offset);
       }
-      case 0x50: // PERSID
-        return this.persistent({ k: 'str', v: arg as string, whole: true }, offset);
+      case 0x50: {
+        // PERSID
+        const { text, whole } = arg as LineArg;
+        return this.persistent(
+          { ...(this.str(text) as { k: 'str'; v: string; whole: boolean }), whole },
+          offset,
+        );
+      }
       case 0x51: // BINPERSID
         return this.persistent(this.pop(offset), offset);
       case 0x52: {
@@ -115,15 +183,21 @@ export class PickleMachine {
       }
       case 0x53: {
         // STRING
-        const text = decodeStringLiteral(arg as string);
+        const line = arg as LineArg;
+        if (!line.whole) return this.push(this.partialStr(line.text), offset);
+        const text = decodeStringLiteral(line.text);
         if (text === undefined) throw new PickleDecodeError('STRING argument is not a quoted string', offset);
         return this.push(this.str(text), offset);
       }
       case 0x54: // BINSTRING
       case 0x55: // SHORT_BINSTRING
         return this.push(this.strFromBytes(arg as BytesArg, 'latin1'), offset);
-      case 0x56: // UNICODE
-        return this.push(this.str(decodeRawUnicodeEscape(arg as string)), offset);
+      case 0x56: {
+        // UNICODE
+        const line = arg as LineArg;
+        const text = decodeRawUnicodeEscape(line.text);
+        return this.push(line.whole ? this.str(text) : this.partialStr(text), offset);
+      }
       case 0x58: // BINUNICODE
       case 0x8c: // SHORT_BINUNICODE
       case 0x8d: // BINUNICODE8
@@ -151,16 +225,12 @@ export class PickleMachine {
         const state = this.pop(offset);
         return this.build(this.peek(offset), state, offset);
       }
-      case 0x63: {
-        // GLOBAL
-        const [module, name] = arg as [string, string];
-        return this.push(this.importGlobal(module, name, offset), offset);
-      }
+      case 0x63: // GLOBAL
+        return this.push(this.lineGlobal(arg as [LineArg, LineArg], offset), offset);
       case 0x69: {
         // INST
-        const [module, name] = arg as [string, string];
         const args = this.popMark(offset);
-        const cls = this.importGlobal(module, name, offset);
+        const cls = this.lineGlobal(arg as [LineArg, LineArg], offset);
         return this.push(this.call(cls, this.seq('tuple', args), offset), offset);
       }
       case 0x6f: {
@@ -228,12 +298,12 @@ export class PickleMachine {
       case 0x91: // FROZENSET
         return this.push(this.seq('frozenset', this.popMark(offset)), offset);
       case 0x67: // GET
-        return this.push(this.memoGet(this.memoIndex(arg as string, offset), offset), offset);
+        return this.push(this.memoGet(this.memoIndex(arg as LineArg, offset, 'GET'), offset), offset);
       case 0x68: // BINGET
       case 0x6a: // LONG_BINGET
         return this.push(this.memoGet(arg as number, offset), offset);
       case 0x70: // PUT
-        return this.memoPut(this.memoIndex(arg as string, offset), offset);
+        return this.memoPut(this.memoIndex(arg as LineArg, offset, 'PUT'), offset);
       case 0x71: // BINPUT
       case 0x72: // LONG_BINPUT
         return this.memoPut(arg as number, offset);
@@ -259,7 +329,7 @@ export class PickleMachine {
       default:
         throw new PickleDecodeError(`unhandled opcode ${opcodes[code]?.name ?? code}`, offset);
     }
-  };
+  }
 
   /** The stream (or the limit) ended: reset for the next stream. */
   private resetStream(nextStart: number): void {
@@ -270,6 +340,8 @@ export class PickleMachine {
     this.opsInStream = 0;
     this.flat = false;
     this.retained = 0;
+    this.valuesMade = 0;
+    this.expansionReported = false;
     this.streamIndex += 1;
     this.streamStart = nextStart;
     this.evidence = false;
@@ -294,11 +366,9 @@ export class PickleMachine {
   private handleFlat(code: number, arg: OpArg, offset: number): Directive | undefined {
     switch (code) {
       case 0x63:
-      case 0x69: {
-        const [module, name] = arg as [string, string];
-        this.importGlobal(module, name, offset);
+      case 0x69:
+        this.lineGlobal(arg as [LineArg, LineArg], offset);
         return;
-      }
       case 0x93:
         this.evidence = true;
         this.analysis.report(
@@ -358,10 +428,14 @@ export class PickleMachine {
     return this.stack.splice(mark);
   }
 
-  private memoIndex(line: string, offset: number): number {
-    const index = parseDecimal(line);
-    if (typeof index !== 'number' || index < 0) throw new PickleDecodeError('invalid memo index', offset);
-    return index;
+  private memoIndex(line: LineArg, offset: number, op: 'GET' | 'PUT'): number {
+    const index = parseMemoIndex(line.text, line.whole);
+    if (index === undefined) throw new PickleDecodeError(`invalid ${op} index`, offset);
+    // A negative GET finds nothing; a negative PUT is refused; both stop CPython.
+    if (index < 0n || index > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new PickleDecodeError(`${op} index out of range`, offset);
+    }
+    return Number(index);
   }
 
   private memoGet(index: number, offset: number): Value {
@@ -378,12 +452,35 @@ export class PickleMachine {
     return undefined;
   }
 
-  private intLine(line: string, offset: number, long: boolean): Value {
-    const text = line.trim();
-    if (!long && (text === '00' || text === '01')) return scalar;
-    const value = parseDecimal(text, long);
-    if (value === undefined) throw new PickleDecodeError(`invalid ${long ? 'LONG' : 'INT'} literal`, offset);
-    return typeof value === 'number' ? { k: 'int', v: value } : scalar;
+  private intLine(line: LineArg, offset: number, long: boolean): Value {
+    const parsed: IntLiteral | undefined = long
+      ? parseLongLiteral(line.text, line.whole)
+      : parseIntLiteral(line.text, line.whole);
+    if (parsed === undefined) throw new PickleDecodeError(`invalid ${long ? 'LONG' : 'INT'} literal`, offset);
+    if (parsed.bool || parsed.value === undefined) return scalar;
+    const { value } = parsed;
+    if (value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) {
+      return { k: 'int', v: Number(value) };
+    }
+    return { k: 'long', raw: null, big: value };
+  }
+
+  /** GLOBAL and INST: a name too long to keep cannot be resolved, so it is judged like a computed one. */
+  private lineGlobal([module, name]: readonly [LineArg, LineArg], offset: number): Value {
+    if (module.whole && name.whole) return this.importGlobal(module.text, name.text, offset);
+    this.evidence = true;
+    this.analysis.report(
+      'dynamicGlobal',
+      `GLOBAL names a module or attribute too long to inspect (starting ${JSON.stringify(
+        `${module.text.slice(0, 40)}.${name.text.slice(0, 40)}`,
+      )})`,
+      offset,
+    );
+    return { k: 'global', module: '?', name: '?', offset, dynamic: true };
+  }
+
+  private partialStr(text: string): Value {
+    return { k: 'str', v: text.slice(0, this.limits.maxStringChars), whole: false };
   }
 
   private str(text: string): Value {
@@ -412,24 +509,71 @@ export class PickleMachine {
   }
 
   private seq(kind: 'tuple' | 'list' | 'set' | 'frozenset', items: Value[]): Value {
-    return {
+    const value: Value = {
       k: 'seq',
       kind,
       items: items.length > keptItems ? items.slice(0, keptItems) : items,
       count: items.length,
+      ...this.shape(items),
     };
+    return value;
   }
 
   private dict(flat: Value[]): Value {
-    const value: Value = { k: 'dict', entries: [], count: 0 };
+    const value: Value = { k: 'dict', entries: [], count: 0, ...this.shape([]) };
     this.addEntries(value, flat);
     return value;
+  }
+
+  /** The shape of a new container or call over `parts`; counts it against the value bound. */
+  private shape(parts: readonly Value[]): Shape {
+    this.valuesMade += 1;
+    const shape = { size: 1, depth: 1 };
+    this.grow(shape, parts);
+    return shape;
+  }
+
+  private grow(shape: Shape, parts: readonly Value[]): void {
+    for (const part of parts) {
+      shape.size = Math.min(Number.MAX_SAFE_INTEGER, shape.size + sizeOf(part));
+      shape.depth = Math.max(shape.depth, depthOf(part) + 1);
+    }
+    this.pendingShape = shape;
+  }
+
+  /**
+   * After each opcode: a value nested past the limit, or too many values, ends value tracking (as
+   * the stack limits do); one that expands far beyond the opcodes that built it (memo and DUP
+   * references nested in each other) is a denial of service on whatever traverses it.
+   */
+  private checkShape(offset: number): void {
+    const shape = this.pendingShape;
+    this.pendingShape = undefined;
+    if (this.valuesMade > this.limits.maxValues) {
+      this.goFlat('the number of objects built', offset);
+      return;
+    }
+    if (!shape) return;
+    if (shape.depth > this.limits.maxValueDepth) {
+      this.goFlat('nesting of the objects built', offset);
+      return;
+    }
+    const budget = Math.max(2 ** 24, this.limits.expansionRatio * this.opsInStream);
+    if (shape.size > budget && !this.expansionReported) {
+      this.expansionReported = true;
+      this.analysis.report(
+        'resourceExhaustion',
+        `a structure of ${this.opsInStream} opcodes expands to more than ${budget} objects when traversed (shared references nested in each other)`,
+        offset,
+      );
+    }
   }
 
   private addItems(target: Value, items: Value[]): void {
     if (target.k !== 'seq') return;
     target.count += items.length;
     for (const item of items) if (target.items.length < keptItems) target.items.push(item);
+    this.grow(target, items);
   }
 
   private addEntries(target: Value, flat: Value[]): void {
@@ -438,6 +582,7 @@ export class PickleMachine {
       target.count += 1;
       if (target.entries.length < keptItems) target.entries.push([flat[i]!, flat[i + 1]!]);
     }
+    this.grow(target, flat);
   }
 
   private importGlobal(module: string, name: string, offset: number): Value {
@@ -484,15 +629,39 @@ export class PickleMachine {
   }
 
   private call(fn: Value, args: Value, offset: number): CallValue {
-    const result: CallValue = { k: 'call', fn, args, offset };
+    const result: CallValue = { k: 'call', fn, args, offset, ...this.shape([args]) };
+    // A call CPython makes before any later error: the stream is a pickle, whatever follows.
+    if (['global', 'call', 'persid', 'ext'].includes(fn.k)) this.evidence = true;
     if (fn.k === 'global') {
       if (fn.dynamic) return result;
+      this.checkAllocation(fn, args, offset);
       const c = this.analysis.callGlobal(fn.module, fn.name, offset);
       this.inspectArguments(fn, c, args, offset);
     } else if (fn.k !== 'ext') {
       this.analysis.report('indirectCall', `calls ${describe(fn)}, not an imported global`, offset);
     }
     return result;
+  }
+
+  /** Plain data constructors are safe to call, but not with sizes that allocate gigabytes. */
+  private checkAllocation(fn: Value & { k: 'global' }, args: Value, offset: number): void {
+    const name = `${python2Builtins[fn.module] ?? fn.module}.${fn.name}`;
+    const first = tupleItems(args)?.[0];
+    if (!first || !allocators.has(name)) return;
+    let bytes = intValue(first);
+    const source = calleePath(first);
+    if (first.k === 'call' && (source === 'builtins.range' || source === '__builtin__.xrange')) {
+      // Materialising a range: one pointer per element, at least.
+      const bounds = (tupleItems(first.args) ?? []).map(intValue);
+      bytes = bounds.reduce((a, b) => (a > b ? a : b), 0n) * 8n;
+    }
+    if (bytes < BigInt(this.limits.maxAllocation)) return;
+    this.analysis.report(
+      'resourceExhaustion',
+      `${name}(…) allocates about ${bytes} bytes when loaded`,
+      offset,
+      `${fn.module}.${fn.name}`,
+    );
   }
 
   /** Nested pickles: bytes handed to a loader (or pickle-looking bytes handed to anything unsafe). */
@@ -543,6 +712,7 @@ export class PickleMachine {
       return;
     }
     if (target.k === 'persid' || target.k === 'ext') {
+      this.evidence = true;
       this.analysis.report('indirectCall', `BUILD calls __setstate__ of ${describe(target)}`, offset);
       return;
     }
@@ -559,6 +729,7 @@ export class PickleMachine {
       }
     }
     target.state = state;
+    this.grow(target, [state]);
     return this.afterBuild(target, offset);
   }
 
@@ -582,6 +753,31 @@ export class PickleMachine {
     // One byte of padding length, that many padding bytes, then the array.
     return layout.padded ? { prefixBytes: 1, unit: 1, extra: layout.bytes } : layout.bytes;
   }
+}
+
+const python2Builtins: Record<string, string> = { __builtin__: 'builtins' };
+const allocators = new Set([
+  'builtins.bytearray',
+  'builtins.bytes',
+  'builtins.list',
+  'builtins.tuple',
+  'builtins.set',
+  'builtins.frozenset',
+]);
+
+function intValue(value: Value): bigint {
+  if (value.k === 'int') return BigInt(value.v);
+  if (value.k === 'long') {
+    if (value.big !== undefined) return value.big;
+    if (value.raw && value.raw.length > 0) {
+      // LONG1/LONG4: little-endian two's complement.
+      let n = 0n;
+      for (let i = value.raw.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(value.raw[i]!);
+      if (value.raw[value.raw.length - 1]! & 0x80) n -= 1n << BigInt(8 * value.raw.length);
+      return n;
+    }
+  }
+  return 0n;
 }
 
 function stateDicts(state: Value): (Value & { k: 'dict' })[] {

@@ -3,17 +3,26 @@ export type Value =
   | { k: 'str'; v: string; whole: boolean }
   | { k: 'bytes'; data: Uint8Array | null; length: number; offset: number }
   | { k: 'int'; v: number }
-  | { k: 'long'; raw: Uint8Array | null }
+  | { k: 'long'; raw: Uint8Array | null; big?: bigint }
   | { k: 'scalar' }
   | { k: 'global'; module: string; name: string; offset: number; dynamic: boolean }
   | CallValue
-  | { k: 'seq'; kind: 'tuple' | 'list' | 'set' | 'frozenset'; items: Value[]; count: number }
-  | { k: 'dict'; entries: [Value, Value][]; count: number }
+  | ({ k: 'seq'; kind: 'tuple' | 'list' | 'set' | 'frozenset'; items: Value[]; count: number } & Shape)
+  | ({ k: 'dict'; entries: [Value, Value][]; count: number } & Shape)
   | { k: 'persid'; offset: number }
   | { k: 'ext'; code: number; offset: number }
   | { k: 'opaque'; what: string };
 
-export interface CallValue {
+/**
+ * How big a value is when fully traversed (shared references counted each time, as repr, copy
+ * and comparison count them) and how deeply it nests; both saturate.
+ */
+export interface Shape {
+  size: number;
+  depth: number;
+}
+
+export interface CallValue extends Shape {
   k: 'call';
   fn: Value;
   args: Value;
@@ -25,6 +34,14 @@ export interface CallValue {
 }
 
 export const scalar: Value = { k: 'scalar' };
+
+export function sizeOf(value: Value): number {
+  return value.k === 'seq' || value.k === 'dict' || value.k === 'call' ? value.size : 1;
+}
+
+export function depthOf(value: Value): number {
+  return value.k === 'seq' || value.k === 'dict' || value.k === 'call' ? value.depth : 0;
+}
 
 /** Items kept per container; the count still covers all of them. */
 export const keptItems = 64;

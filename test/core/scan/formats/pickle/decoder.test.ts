@@ -53,10 +53,23 @@ describe('pickle decoder', () => {
     expect(decoder.position).toBe(32);
   });
 
-  it('refuses an over-long text argument instead of buffering it', () => {
-    const decoder = new PickleDecoder(() => undefined, { maxLineBytes: 16, keepBytes: 8 });
+  it('reads past an over-long text argument, keeping its start, as CPython reads on to what follows', () => {
+    const seen: unknown[] = [];
+    const decoder = new PickleDecoder(
+      (code, arg) => {
+        seen.push([code, arg]);
+        return undefined;
+      },
+      { maxLineBytes: 16, keepBytes: 8 },
+    );
     decoder.feed(Uint8Array.from([0x53, ...new Array(40).fill(0x41)]));
-    expect(decoder.error?.message).toBe('text argument too long');
-    expect(decoder.error?.offset).toBe(0);
+    decoder.feed(Uint8Array.from([0x41, 0x0a, 0x4e, 0x2e]));
+    decoder.end();
+    expect(decoder.error).toBeUndefined();
+    expect(seen).toEqual([
+      [0x53, { text: 'A'.repeat(16), whole: false }],
+      [0x4e, undefined],
+      [0x2e, undefined],
+    ]);
   });
 });

@@ -42,6 +42,8 @@ describe('zip reader', () => {
     expect(result.format).toBe('pickle');
     expect(brief(result.findings).map((f) => [f.rule, f.global, f.member])).toEqual([
       ['MLSEC-PICKLE-001', 'builtins.exec', undefined],
+      // The stored data.pkl is also a pickle in the trailing data of the outer one.
+      ['MLSEC-PICKLE-001', 'os.system', undefined],
       ['MLSEC-PICKLE-001', 'os.system', 'archive/data.pkl'],
       ['MLSEC-PICKLE-011', undefined, undefined],
     ]);
