@@ -124,3 +124,8 @@ export function rawTar(members: TarMember[]): Buffer {
   blocks.push(Buffer.alloc(1024));
   return Buffer.concat(blocks);
 }
+
+/** The blob requests a fake server saw (a pull refused from its manifest must have made none). */
+export function blobRequests(server: { requests: SeenRequest[] }): SeenRequest[] {
+  return server.requests.filter((r) => r.path.includes('/blobs/'));
+}

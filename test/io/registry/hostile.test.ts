@@ -7,13 +7,25 @@ import { BlobCache } from '../../../src/io/registry/blob-cache.js';
 import { RegistryClient } from '../../../src/io/registry/client.js';
 import { pullModel } from '../../../src/io/registry/pull-model.js';
 import { tempDir } from '../../helpers/cli.js';
-import { artifact, digestOf, fakeServer, type Handler, rawTar, serveArtifact } from './fake-registry.js';
+import {
+  artifact,
+  blobRequests,
+  digestOf,
+  fakeServer,
+  type Handler,
+  rawTar,
+  serveArtifact,
+} from './fake-registry.js';
 
 const raw = 'application/vnd.cncf.model.weight.v1.raw';
 const tarType = 'application/vnd.cncf.model.code.v1.tar';
 const named = (path: string) => ({ 'org.opencontainers.image.title': path });
 
-async function pull(handler: Handler, options: { credential?: { username: string; password: string } } = {}) {
+interface PullOptions {
+  credential?: { username: string; password: string };
+}
+
+async function pull(handler: Handler, options: PullOptions = {}) {
   const dir = await tempDir();
   const server = await fakeServer(handler);
   const client = new RegistryClient({
@@ -24,14 +36,15 @@ async function pull(handler: Handler, options: { credential?: { username: string
     ...(options.credential ? { credential: { kind: 'basic', ...options.credential } } : {}),
   });
   const cache = await BlobCache.open(join(dir, 'cache'));
-  const target = join(dir, 'work', 'model');
+  // Two parents that do not exist yet: a refused pull must not leave them behind.
+  const target = join(dir, 'work', 'deep', 'model');
   const run = pullModel({ client, cache, reference: 'v1', target, concurrency: 2 }).finally(() =>
     client.close(),
   );
   return { run, dir, target, cache, server };
 }
 
-/** The pull fails with `message`, and nothing is left in (or beside) the target directory. */
+/** The pull fails with `message`, and nothing is left in, beside or above the target directory. */
 async function refused(setup: Awaited<ReturnType<typeof pull>>, message: string | RegExp) {
   const error = await setup.run.then(
     () => undefined,
@@ -40,8 +53,8 @@ async function refused(setup: Awaited<ReturnType<typeof pull>>, message: string 
   expect(error).toBeInstanceOf(MlsecError);
   if (typeof message === 'string') expect((error as Error).message).toBe(message);
   else expect((error as Error).message).toMatch(message);
-  await expect(stat(setup.target)).rejects.toThrow(/ENOENT/);
-  expect(await readdir(join(setup.dir, 'work')).catch(() => [])).toEqual([]);
+  expect((error as Error).message).not.toMatch(/\n/);
+  await expect(stat(join(setup.dir, 'work'))).rejects.toThrow(/ENOENT/);
   return error as MlsecError;
 }
 
@@ -117,6 +130,7 @@ describe('pull against a hostile registry', () => {
       serveArtifact(artifact([{ mediaType: raw, bytes, annotations: named('a/../../evil.txt') }])),
     );
     await refused(file, `layer ${digestOf(bytes)} names file "a/../../evil.txt": ".." in path`);
+    expect(blobRequests(file.server)).toEqual([]);
   });
 
   it('refuses absolute paths, absolute and escaping symlinks, hard links and devices', async () => {
@@ -257,6 +271,95 @@ describe('pull against a hostile registry', () => {
       { mediaType: raw, bytes: Buffer.from('one'), annotations: named('w.bin') },
       { mediaType: raw, bytes: Buffer.from('two'), annotations: named('./w.bin') },
     ]);
-    await refused(await pull(serveArtifact(art)), 'w.bin appears twice in the artifact; refused');
+    const setup = await pull(serveArtifact(art));
+    await refused(
+      setup,
+      `layer ${digestOf(Buffer.from('two'))} names file "./w.bin": "w.bin" is written twice (also by layer ${digestOf(Buffer.from('one'))})`,
+    );
+    expect(blobRequests(setup.server)).toEqual([]);
+  });
+
+  it('refuses a file where another layer needs a directory (a and a/b), in either order, before fetching any blob', async () => {
+    const a = Buffer.from('file a');
+    const b = Buffer.from('file b');
+    const setup = await pull(
+      serveArtifact(
+        artifact([
+          { mediaType: raw, bytes: a, annotations: named('a') },
+          { mediaType: raw, bytes: b, annotations: named('a/b') },
+        ]),
+      ),
+    );
+    const error = await refused(
+      setup,
+      `layer ${digestOf(b)} names file "a/b": "a/b" needs "a" to be a directory, but it is a file in layer ${digestOf(a)}`,
+    );
+    expect(error.exitCode).toBe(1);
+    expect(blobRequests(setup.server)).toEqual([]);
+    // Nothing fetched for the refused pull stays in the cache, the manifest included.
+    expect(await readdir(join(setup.dir, 'cache', 'blobs', 'sha256'))).toEqual([]);
+
+    const reversed = await pull(
+      serveArtifact(
+        artifact([
+          { mediaType: raw, bytes: b, annotations: named('a/b') },
+          { mediaType: raw, bytes: a, annotations: named('a') },
+        ]),
+      ),
+    );
+    await refused(
+      reversed,
+      `layer ${digestOf(a)} names file "a": "a" is a file here but a directory in layer ${digestOf(b)}`,
+    );
+    expect(blobRequests(reversed.server)).toEqual([]);
+  });
+
+  it('refuses names past the file system limits before fetching any blob', async () => {
+    const bytes = Buffer.from('w');
+    const cases: [string, string][] = [
+      ['x'.repeat(5000), `"${'x'.repeat(100)}…": a name in the path is longer than 255 bytes`],
+      // 100 characters, 300 bytes in UTF-8.
+      [`dir/${'€'.repeat(100)}`, `"dir/${'€'.repeat(96)}…": a name in the path is longer than 255 bytes`],
+      [`${'d/'.repeat(2500)}f`, `"${'d/'.repeat(50)}…": path longer than 4095 bytes`],
+      // Short enough alone, too long below the target directory.
+      [
+        `${'d/'.repeat(2040)}f`,
+        `"${'d/'.repeat(50)}…": path longer than 4095 bytes below the target directory`,
+      ],
+    ];
+    for (const [name, problem] of cases) {
+      const setup = await pull(
+        serveArtifact(artifact([{ mediaType: raw, bytes, annotations: named(name) }])),
+      );
+      await refused(setup, `layer ${digestOf(bytes)} names file ${problem}`);
+      expect(blobRequests(setup.server)).toEqual([]);
+    }
+  });
+
+  it('refuses a tar entry that collides with another layer or with itself, naming the layer', async () => {
+    const a = Buffer.from('file a');
+    const tar = rawTar([{ path: 'a/b', body: Buffer.from('inside a') }]);
+    const setup = await pull(
+      serveArtifact(
+        artifact([
+          { mediaType: raw, bytes: a, annotations: named('a') },
+          { mediaType: tarType, bytes: tar },
+        ]),
+      ),
+    );
+    await refused(
+      setup,
+      `layer ${digestOf(tar)}: tar entry "a/b": "a/b" needs "a" to be a directory, but it is a file in layer ${digestOf(a)}`,
+    );
+
+    const self = rawTar([
+      { path: 'x', body: Buffer.from('a file') },
+      { path: 'x/', type: 'Directory' },
+    ]);
+    const again = await pull(serveArtifact(artifact([{ mediaType: tarType, bytes: self }])));
+    await refused(
+      again,
+      `layer ${digestOf(self)}: tar entry "x": "x" is a directory here but a file in layer ${digestOf(self)}`,
+    );
   });
 });
