@@ -85,6 +85,7 @@ export async function pullModel(input: PullModelInput): Promise<PullModelResult>
       throw fsError(`cannot write manifest ${fetched.digest} to the cache`, error);
     });
   }
+  input.client.expectTransfer(plan.blobs.reduce((sum, blob) => sum + blob.size, 0));
   let downloaded = 0;
   // Verified while streaming moments ago: copied without hashing again.
   const fresh = new Set<string>();

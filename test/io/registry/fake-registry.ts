@@ -129,3 +129,11 @@ export function rawTar(members: TarMember[]): Buffer {
 export function blobRequests(server: { requests: SeenRequest[] }): SeenRequest[] {
   return server.requests.filter((r) => r.path.includes('/blobs/'));
 }
+
+/** Answers 200 and then one byte every `everyMs` for as long as the client listens: a body that never ends. */
+export function trickle(res: ServerResponse, everyMs: number, headers: Record<string, string> = {}): void {
+  res.writeHead(200, headers);
+  res.write('{');
+  const timer = setInterval(() => res.write(' '), everyMs);
+  res.on('close', () => clearInterval(timer));
+}

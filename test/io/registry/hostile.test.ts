@@ -15,6 +15,7 @@ import {
   type Handler,
   rawTar,
   serveArtifact,
+  trickle,
 } from './fake-registry.js';
 
 const raw = 'application/vnd.cncf.model.weight.v1.raw';
@@ -23,6 +24,9 @@ const named = (path: string) => ({ 'org.opencontainers.image.title': path });
 
 interface PullOptions {
   credential?: { username: string; password: string };
+  timeoutMs?: number;
+  requestTimeoutMs?: number;
+  allowInsecureTokenRealm?: boolean;
 }
 
 async function pull(handler: Handler, options: PullOptions = {}) {
@@ -34,6 +38,9 @@ async function pull(handler: Handler, options: PullOptions = {}) {
     plainHttp: true,
     retry: { retries: 2, baseDelayMs: 1 },
     ...(options.credential ? { credential: { kind: 'basic', ...options.credential } } : {}),
+    ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+    ...(options.allowInsecureTokenRealm ? { allowInsecureTokenRealm: true } : {}),
   });
   const cache = await BlobCache.open(join(dir, 'cache'));
   // Two parents that do not exist yet: a refused pull must not leave them behind.
@@ -361,5 +368,98 @@ describe('pull against a hostile registry', () => {
       again,
       `layer ${digestOf(self)}: tar entry "x": "x" is a directory here but a file in layer ${digestOf(self)}`,
     );
+  });
+
+  it('sends credentials to a plain-HTTP token realm on another origin only when allowed', async () => {
+    const art = artifact([{ mediaType: raw, bytes: Buffer.from('w'), annotations: named('w.bin') }]);
+    const tokens = await fakeServer((_req, res, url) => {
+      if (url.pathname !== '/token') return false;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ token: 'abc', expires_in: 300 }));
+      return true;
+    });
+    const registry: Handler = (req, res, url) => {
+      if (req.headers.authorization !== 'Bearer abc') {
+        res.writeHead(401, {
+          'www-authenticate': `Bearer realm="http://${tokens.host}/token",service="fake"`,
+        });
+        res.end();
+        return true;
+      }
+      return serveArtifact(art)(req, res, url);
+    };
+    const credential = { username: 'me', password: 'secret' };
+    const setup = await pull(registry, { credential });
+    const error = await refused(
+      setup,
+      `token realm http://${tokens.host} is plain HTTP on another origin than the registry; credentials go there only over HTTPS (--allow-insecure-token-realm sends them anyway)`,
+    );
+    expect(error.exitCode).toBe(2);
+    expect(tokens.requests).toEqual([]);
+
+    const allowed = await pull(registry, { credential, allowInsecureTokenRealm: true });
+    expect((await allowed.run).files).toEqual([{ path: 'w.bin', size: 1 }]);
+    expect(tokens.requests.map((r) => r.authorization)).toEqual([
+      `Basic ${Buffer.from('me:secret').toString('base64')}`,
+    ]);
+
+    // Without credentials nothing secret goes there: an anonymous token is fetched under --plain-http.
+    const anonymous = await pull(registry);
+    expect((await anonymous.run).files).toEqual([{ path: 'w.bin', size: 1 }]);
+  });
+
+  it('cuts off a manifest that trickles a byte at a time at the deadline', async () => {
+    const started = Date.now();
+    const setup = await pull(
+      (_req, res, url) => {
+        if (!url.pathname.includes('/manifests/')) return false;
+        trickle(res, 100, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+        return true;
+      },
+      { timeoutMs: 1000 },
+    );
+    const error = await refused(
+      setup,
+      `${setup.server.host}: GET /v2/m/x/manifests/v1 did not finish before the deadline of 1s (--timeout)`,
+    );
+    expect(error.exitCode).toBe(2);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('cuts off a trickling blob at the deadline and keeps its bytes to resume', async () => {
+    const bytes = Buffer.alloc(1000, 7);
+    const art = artifact([{ mediaType: raw, bytes, annotations: named('w.bin') }]);
+    const setup = await pull(
+      serveArtifact(art, (_req, res, url) => {
+        if (!url.pathname.endsWith(digestOf(bytes))) return false;
+        trickle(res, 50);
+        return true;
+      }),
+      { timeoutMs: 1500 },
+    );
+    await refused(
+      setup,
+      `${setup.server.host}: GET /v2/m/x/blobs/${digestOf(bytes)} did not finish before the deadline of 1.5s (--timeout)`,
+    );
+    const kept = await stat(`${setup.cache.path(digestOf(bytes))}.partial`);
+    expect(kept.size).toBeGreaterThan(0);
+  });
+
+  it('cuts off a token server that trickles, at the limit for one request', async () => {
+    let tokenHost = '';
+    const setup = await pull(
+      (_req, res, url) => {
+        if (url.pathname === '/token') {
+          trickle(res, 50, { 'content-type': 'application/json' });
+          return true;
+        }
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${tokenHost}/token"` });
+        res.end();
+        return true;
+      },
+      { requestTimeoutMs: 500 },
+    );
+    tokenHost = setup.server.host;
+    await refused(setup, `${tokenHost}: GET /token did not finish within 500ms, the limit for one request`);
   });
 });
