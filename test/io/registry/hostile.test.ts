@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -368,6 +368,51 @@ describe('pull against a hostile registry', () => {
       again,
       `layer ${digestOf(self)}: tar entry "x": "x" is a directory here but a file in layer ${digestOf(self)}`,
     );
+  });
+
+  it('a pull its check refuses leaves neither the staged files nor the parents it made', async () => {
+    const art = artifact([{ mediaType: raw, bytes: Buffer.from('w'), annotations: named('a/w.bin') }]);
+    const dir = await tempDir();
+    const server = await fakeServer(serveArtifact(art));
+    const client = new RegistryClient({ registry: server.host, repository: 'm/x', plainHttp: true });
+    const staged: string[] = [];
+    const result = await pullModel({
+      client,
+      cache: await BlobCache.open(join(dir, 'cache')),
+      reference: 'v1',
+      target: join(dir, 'work', 'deep', 'model'),
+      concurrency: 1,
+      check: async (staging) => {
+        staged.push(...(await readdir(staging)));
+        return { ok: false };
+      },
+    }).finally(() => client.close());
+    expect(result.ok).toBe(false);
+    expect(staged).toEqual(['a']);
+    expect(await readdir(dir)).toEqual(['cache']);
+  });
+
+  it('a file-system failure is a one-line error naming the blob, not an internal error', async () => {
+    const bytes = Buffer.from('weights');
+    let blocked: () => void = () => {};
+    const inTheWay = new Promise<void>((resolve) => {
+      blocked = resolve;
+    });
+    const setup = await pull(
+      serveArtifact(artifact([{ mediaType: raw, bytes, annotations: named('w.bin') }]), (_req, res, url) => {
+        if (!url.pathname.endsWith(digestOf(bytes))) return false;
+        void inTheWay.then(() => res.end(bytes));
+        return true;
+      }),
+    );
+    // A directory where the cache keeps the blob: the download cannot be renamed into place.
+    await mkdir(join(setup.cache.path(digestOf(bytes)), 'in-the-way'), { recursive: true });
+    blocked();
+    const error = await refused(
+      setup,
+      `blob ${digestOf(bytes)}: cannot write it to the cache: illegal operation on a directory (EISDIR)`,
+    );
+    expect(error.exitCode).toBe(2);
   });
 
   it('sends credentials to a plain-HTTP token realm on another origin only when allowed', async () => {
