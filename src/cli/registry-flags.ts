@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { MlsecError } from '../core/errors.js';
+import { parseDuration } from '../core/registry/duration.js';
 import type { ImageReference } from '../core/registry/reference.js';
 import type { Credential } from '../io/registry/auth.js';
 import type { RegistryClient } from '../io/registry/client.js';
@@ -13,6 +14,8 @@ export interface RegistryFlags {
   plainHttp?: boolean;
   insecure?: boolean;
   caFile?: string;
+  allowInsecureTokenRealm?: boolean;
+  timeout?: string;
   cacheDir?: string;
   concurrency: string;
   format: string;
@@ -27,6 +30,14 @@ export function registryOptions(command: Command): Command {
     .option('--plain-http', 'talk HTTP, not HTTPS (local registries only)')
     .option('--insecure', 'HTTPS without checking the certificate')
     .option('--ca-file <pem>', 'trust this CA bundle for the registry')
+    .option(
+      '--allow-insecure-token-realm',
+      'send credentials to a plain-HTTP token server on another host than the registry',
+    )
+    .option(
+      '--timeout <duration>',
+      'deadline for all registry requests, e.g. 90s, 30m, 2h (default 1h plus 1s per MiB of blobs)',
+    )
     .option('--cache-dir <dir>', 'blob cache (default ~/.cache/mlsec)')
     .option('--concurrency <n>', 'blobs transferred at once', '3')
     .option('-f, --format <format>', 'text or json', 'text')
@@ -39,6 +50,19 @@ export function parseConcurrency(value: string): number {
     throw new MlsecError('USAGE', '--concurrency must be a whole number from 1 to 32');
   }
   return n;
+}
+
+/** `--timeout`, in milliseconds; undefined when not given. */
+export function parseTimeout(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    throw new MlsecError(
+      'USAGE',
+      `--timeout ${JSON.stringify(value.slice(0, 40))} is not a duration (e.g. 90s, 30m, 1h30m)`,
+    );
+  }
+  return ms;
 }
 
 export function parseFormat(value: string): 'text' | 'json' {
@@ -79,6 +103,7 @@ export async function makeClient(
 ): Promise<RegistryClient> {
   if (flags.plainHttp && flags.insecure)
     throw new MlsecError('USAGE', '--plain-http and --insecure exclude each other');
+  const timeoutMs = parseTimeout(flags.timeout);
   let ca: string | undefined;
   if (flags.caFile) {
     try {
@@ -100,6 +125,8 @@ export async function makeClient(
     ...(flags.insecure ? { insecure: true } : {}),
     ...(ca ? { ca } : {}),
     ...(credential ? { credential } : {}),
+    ...(flags.allowInsecureTokenRealm ? { allowInsecureTokenRealm: true } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(extra.chunkSize ? { chunkSize: extra.chunkSize } : {}),
     ...(extra.signal ? { signal: extra.signal } : {}),
   });

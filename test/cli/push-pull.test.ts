@@ -490,10 +490,21 @@ describeWithRegistry('mlsec push and pull (token registry)', registries.token, (
     expect(anonymousPush.exitCode).toBe(2);
     expect(anonymousPush.stderr).toBe(`mlsec: ${host} refused anonymous access for ${repo} (HTTP 401)`);
 
-    const push = await mlsecWithInput(
-      ['push', 'model', ref, '--plain-http', '--cache-dir', 'c', '--username', user, '--password-stdin'],
-      { cwd: dir, input: `${password}\n` },
+    // The token server is plain HTTP on another port: another origin, so the password goes there
+    // only when asked for explicitly.
+    const login = ['--plain-http', '--cache-dir', 'c', '--username', user, '--password-stdin'];
+    const refusedPush = await mlsecWithInput(['push', 'model', ref, ...login], {
+      cwd: dir,
+      input: `${password}\n`,
+    });
+    expect(refusedPush.exitCode).toBe(2);
+    expect(refusedPush.stderr).toMatch(
+      /^mlsec: token realm http:\/\/127\.0\.0\.1:\d+ is plain HTTP on another origin than the registry; credentials go there only over HTTPS \(--allow-insecure-token-realm sends them anyway\)$/,
     );
+    const push = await mlsecWithInput(['push', 'model', ref, ...login, '--allow-insecure-token-realm'], {
+      cwd: dir,
+      input: `${password}\n`,
+    });
     expect(push.stderr).toBe('');
     expect(push.exitCode).toBe(0);
 
@@ -509,7 +520,17 @@ describeWithRegistry('mlsec push and pull (token registry)', registries.token, (
       JSON.stringify({ auths: { [host]: { identitytoken: refresh } } }),
     );
     const again = await mlsec(
-      ['push', 'model', `${host}/${repo}:v2`, '--plain-http', '--cache-dir', 'c', '--format', 'json'],
+      [
+        'push',
+        'model',
+        `${host}/${repo}:v2`,
+        '--plain-http',
+        '--allow-insecure-token-realm',
+        '--cache-dir',
+        'c',
+        '--format',
+        'json',
+      ],
       {
         cwd: dir,
         env: { DOCKER_CONFIG: dir },

@@ -19,6 +19,16 @@ export const defaultUnpackLimits: UnpackLimits = {
   maxExpansionRatio: 200,
 };
 
+/** Bytes of one path component that Linux, macOS and Windows file systems all accept (NAME_MAX). */
+export const maxNameBytes = 255;
+/** Bytes of a whole path, without its terminating NUL, that system calls accept (PATH_MAX 4096). */
+export const maxPathBytes = 4095;
+
+/** A name for a message: quoted and escaped by JSON, and cut short when it is long. */
+export function quoteName(name: string): string {
+  return name.length > 100 ? `${JSON.stringify(name.slice(0, 100)).slice(0, -1)}…"` : JSON.stringify(name);
+}
+
 /** The normalized relative path (`./a//b` → `a/b`), or why it cannot be written. */
 export function safeRelativePath(path: string): { path: string } | { problem: string } {
   if (path.includes('\0')) return { problem: 'NUL in path' };
@@ -28,10 +38,17 @@ export function safeRelativePath(path: string): { path: string } | { problem: st
   for (const segment of path.split('/')) {
     if (segment === '' || segment === '.') continue;
     if (segment === '..') return { problem: '".." in path' };
+    if (Buffer.byteLength(segment) > maxNameBytes) {
+      return { problem: `a name in the path is longer than ${maxNameBytes} bytes` };
+    }
     parts.push(segment);
   }
   if (parts.length === 0) return { problem: 'empty path' };
-  return { path: parts.join('/') };
+  const normalized = parts.join('/');
+  if (Buffer.byteLength(normalized) > maxPathBytes) {
+    return { problem: `path longer than ${maxPathBytes} bytes` };
+  }
+  return { path: normalized };
 }
 
 export type TarEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
@@ -42,7 +59,7 @@ export function tarEntryProblem(entry: {
   type: TarEntryType;
   linkpath?: string;
 }): string | undefined {
-  const name = JSON.stringify(entry.path);
+  const name = quoteName(entry.path);
   // A root entry (`./`) is harmless; the caller skips it.
   if (entry.type === 'directory' && isRootEntry(entry.path)) return undefined;
   const checked = safeRelativePath(entry.path);
@@ -50,7 +67,7 @@ export function tarEntryProblem(entry: {
   if (entry.type === 'symlink' || entry.type === 'hardlink') {
     const target = entry.linkpath ?? '';
     const escapes = target.startsWith('/') || !isInside(checked.path, target, entry.type);
-    return `tar entry ${name}: ${entry.type === 'symlink' ? 'symbolic' : 'hard'} link to ${JSON.stringify(target)}${escapes ? ' escapes the directory' : ' refused (pull writes regular files only)'}`;
+    return `tar entry ${name}: ${entry.type === 'symlink' ? 'symbolic' : 'hard'} link to ${quoteName(target)}${escapes ? ' escapes the directory' : ' refused (pull writes regular files only)'}`;
   }
   if (entry.type === 'other') return `tar entry ${name}: not a regular file or directory`;
   return undefined;

@@ -48,9 +48,13 @@ const maxTokenResponse = 128 << 10;
 export class TokenCache {
   readonly #tokens = new Map<string, CachedToken>();
 
+  /**
+   * `registryOrigin` is the registry's own origin; `plainHttp` allows an HTTP realm there, and on
+   * other origins for anonymous tokens; `insecureRealm` sends credentials to an HTTP realm anywhere.
+   */
   constructor(
     private readonly dispatcher: Dispatcher,
-    private readonly allowPlainHttp: boolean,
+    private readonly access: { registryOrigin: string; plainHttp: boolean; insecureRealm?: boolean },
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -59,10 +63,12 @@ export class TokenCache {
     return hit && hit.expiresAt > this.now() ? hit.token : undefined;
   }
 
+  /** `signalFor` gives the token request its deadline. */
   async fetch(
     challenge: Challenge,
     scopes: readonly string[],
     credential: Credential | undefined,
+    signalFor?: (method: string, url: URL) => AbortSignal,
   ): Promise<string> {
     if (credential?.kind === 'registry-token') return credential.token;
     const realm = challenge.params.realm;
@@ -73,12 +79,7 @@ export class TokenCache {
     } catch {
       throw new MlsecError('REGISTRY_AUTH', `bad token realm ${JSON.stringify(realm.slice(0, 200))}`);
     }
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && this.allowPlainHttp)) {
-      throw new MlsecError(
-        'REGISTRY_AUTH',
-        `token realm ${url.origin} is not HTTPS (use --plain-http to allow it)`,
-      );
-    }
+    this.#checkRealm(url, credential);
     const service = challenge.params.service;
     let response: Awaited<ReturnType<typeof send>>;
     if (credential?.kind === 'identity-token') {
@@ -94,6 +95,7 @@ export class TokenCache {
         url,
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: () => form.toString(),
+        ...(signalFor ? { signal: signalFor('POST', url) } : {}),
       });
     } else {
       if (service) url.searchParams.set('service', service);
@@ -102,7 +104,12 @@ export class TokenCache {
         credential?.kind === 'basic'
           ? { authorization: basicHeader(credential.username, credential.password) }
           : {};
-      response = await send(this.dispatcher, { method: 'GET', url, headers });
+      response = await send(this.dispatcher, {
+        method: 'GET',
+        url,
+        headers,
+        ...(signalFor ? { signal: signalFor('GET', url) } : {}),
+      });
     }
     if (response.status !== 200) {
       throw new MlsecError(
@@ -127,9 +134,37 @@ export class TokenCache {
     return token;
   }
 
+  /**
+   * The registry names the realm, so it must not be able to steer a password or refresh token to a
+   * host that reads it off the wire: credentials go over HTTPS, or over HTTP only to the registry's
+   * own origin with --plain-http (where they go anyway), unless --allow-insecure-token-realm.
+   */
+  #checkRealm(url: URL, credential: Credential | undefined): void {
+    if (url.protocol === 'https:' || (url.protocol === 'http:' && this.access.insecureRealm)) return;
+    if (url.protocol !== 'http:') {
+      throw new MlsecError('REGISTRY_AUTH', `token realm ${quoteUrl(url)} is not an HTTP(S) address`);
+    }
+    if (!this.access.plainHttp) {
+      throw new MlsecError(
+        'REGISTRY_AUTH',
+        `token realm ${url.origin} is not HTTPS (--allow-insecure-token-realm allows it)`,
+      );
+    }
+    if (credential && url.origin !== this.access.registryOrigin) {
+      throw new MlsecError(
+        'REGISTRY_AUTH',
+        `token realm ${url.origin} is plain HTTP on another origin than the registry; credentials go there only over HTTPS (--allow-insecure-token-realm sends them anyway)`,
+      );
+    }
+  }
+
   forget(scopes: readonly string[]): void {
     this.#tokens.delete(scopeKey(scopes));
   }
+}
+
+function quoteUrl(url: URL): string {
+  return JSON.stringify(url.href.length > 100 ? `${url.href.slice(0, 100)}…` : url.href);
 }
 
 function scopeKey(scopes: readonly string[]): string {

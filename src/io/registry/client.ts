@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 import { MlsecError } from '../../core/errors.js';
 import { createDigester, digestBytes } from '../../core/hash/digest.js';
+import { formatDuration } from '../../core/registry/duration.js';
 import { ociIndexType, ociManifestType } from '../../core/registry/media-types.js';
 import type { Descriptor } from '../../core/registry/model-pack.js';
 import { basicHeader, type Challenge, type Credential, challengeOf, TokenCache } from './auth.js';
@@ -47,7 +48,26 @@ export interface RegistryClientOptions {
   dispatcher?: Dispatcher;
   /** Aborts every exchange in flight and to come: a download then keeps its bytes to resume. */
   signal?: AbortSignal;
+  /**
+   * Everything this client sends must be answered, bodies included, within this many milliseconds
+   * of its creation (`--timeout`). Without it: `defaultTimeoutMs`, plus a second per MiB announced
+   * with `expectTransfer`.
+   */
+  timeoutMs?: number;
+  /** Each request other than a blob transfer must be answered, body included, within this. */
+  requestTimeoutMs?: number;
+  /** Credentials may go to a plain-HTTP token realm on another origin (`--allow-insecure-token-realm`). */
+  allowInsecureTokenRealm?: boolean;
 }
+
+/** The deadline of a whole push or pull unless `--timeout` sets one: an hour, plus `msPerMiB` per MiB. */
+export const defaultTimeoutMs = 3600_000;
+/** Added to the default deadline per MiB of blobs to move: it allows for 1 MiB/s. */
+export const msPerMiB = 1000;
+/** A manifest, a token, an upload session: small answers, each within five minutes. */
+export const defaultRequestTimeoutMs = 300_000;
+/** Longest delay `setTimeout` takes; a deadline past it (24 days) is not armed. */
+const maxTimerMs = 2 ** 31 - 1;
 
 export const defaultMaxManifestBytes = 4 << 20;
 export const defaultChunkSize = 2 ** 31;
@@ -62,6 +82,8 @@ interface ExchangeOptions {
   scopes?: readonly string[];
   /** Network errors and 5xx are retried; uploads turn this off and resume themselves. */
   retry?: boolean;
+  /** A blob's body: bounded by the whole deadline only, not by the limit for one request. */
+  transfer?: boolean;
   /** Follow 3xx (GET/HEAD only); credentials are never sent to another origin. */
   follow?: boolean;
 }
@@ -86,6 +108,10 @@ export class RegistryClient {
   readonly chunkSize: number;
   /** What the registry asked for last: answered up front on later requests. */
   #challenge: Challenge | undefined;
+  readonly #startedAt = Date.now();
+  readonly #explicitTimeout: boolean;
+  #timeoutMs: number;
+  readonly #requestTimeoutMs: number;
 
   constructor(options: RegistryClientOptions) {
     this.registry = options.registry;
@@ -95,11 +121,46 @@ export class RegistryClient {
     this.#dispatcher = options.dispatcher ?? makeDispatcher(options);
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#credential = options.credential;
-    this.#tokens = new TokenCache(this.#dispatcher, this.#plainHttp);
+    this.#tokens = new TokenCache(this.#dispatcher, {
+      registryOrigin: this.base.origin,
+      plainHttp: this.#plainHttp,
+      insecureRealm: options.allowInsecureTokenRealm === true,
+    });
     this.#retry = options.retry ?? defaultRetryPolicy;
     this.maxManifestBytes = options.maxManifestBytes ?? defaultMaxManifestBytes;
     this.chunkSize = options.chunkSize ?? defaultChunkSize;
     this.#signal = options.signal;
+    this.#explicitTimeout = options.timeoutMs !== undefined;
+    this.#timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? defaultRequestTimeoutMs;
+  }
+
+  /** Extends the default deadline for `bytes` of blobs to move; a deadline given stays as it is. */
+  expectTransfer(bytes: number): void {
+    if (!this.#explicitTimeout) this.#timeoutMs = defaultTimeoutMs + Math.ceil(bytes / 2 ** 20) * msPerMiB;
+  }
+
+  /**
+   * The signal of one request: aborted, with an error naming it, at the whole deadline or, unless
+   * it is a blob transfer, after the limit for one request, whichever comes first; and on interrupt.
+   */
+  #deadline(method: string, url: URL, transfer: boolean): AbortSignal {
+    const left = this.#startedAt + this.#timeoutMs - Date.now();
+    const whole = transfer || left <= this.#requestTimeoutMs;
+    const ms = Math.max(0, whole ? left : this.#requestTimeoutMs);
+    const where = url.origin === this.base.origin ? url.pathname : `${url.origin}${url.pathname}`;
+    const what = `${this.registry}: ${method} ${where.length > 200 ? `${where.slice(0, 200)}…` : where}`;
+    const reason = () =>
+      new MlsecError(
+        'REGISTRY_ERROR',
+        whole
+          ? `${what} did not finish before the deadline of ${formatDuration(this.#timeoutMs)} (--timeout)`
+          : `${what} did not finish within ${formatDuration(this.#requestTimeoutMs)}, the limit for one request`,
+      );
+    const controller = new AbortController();
+    if (ms === 0) controller.abort(reason());
+    else if (ms <= maxTimerMs) setTimeout(() => controller.abort(reason()), ms).unref();
+    return this.#signal ? AbortSignal.any([this.#signal, controller.signal]) : controller.signal;
   }
 
   async close(): Promise<void> {
@@ -127,7 +188,10 @@ export class RegistryClient {
     const wanted = [...new Set([...(challenge.params.scope?.split(' ') ?? []), ...scopes])];
     if (fresh) this.#tokens.forget(wanted);
     const token =
-      this.#tokens.cached(wanted) ?? (await this.#tokens.fetch(challenge, wanted, this.#credential));
+      this.#tokens.cached(wanted) ??
+      (await this.#tokens.fetch(challenge, wanted, this.#credential, (method, url) =>
+        this.#deadline(method, url, false),
+      ));
     return `Bearer ${token}`;
   }
 
@@ -150,7 +214,7 @@ export class RegistryClient {
         response = await send(this.#dispatcher, {
           ...current,
           headers,
-          ...(this.#signal ? { signal: this.#signal } : {}),
+          signal: this.#deadline(current.method, current.url, options.transfer === true),
         });
       } catch (error) {
         if (options.retry !== false && isRetryableError(error) && attempt < this.#retry.retries) {
@@ -403,7 +467,10 @@ export class RegistryClient {
     if (received < descriptor.size) {
       const range = append ? { headers: { range: `bytes=${offset}-` } } : {};
       const url = this.#url(`blobs/${descriptor.digest}`);
-      const response = await this.exchange({ method: 'GET', url, ...range }, false, { follow: true });
+      const response = await this.exchange({ method: 'GET', url, ...range }, false, {
+        follow: true,
+        transfer: true,
+      });
       if (append && response.status === 200) {
         // The registry ignored the range: the whole blob comes again.
         received = 0;
@@ -556,7 +623,7 @@ export class RegistryClient {
           body: () => openBody(0, size),
         },
         true,
-        { retry: false },
+        { retry: false, transfer: true },
       );
       return this.#closed(response, descriptor, options, size);
     }
@@ -577,7 +644,7 @@ export class RegistryClient {
             body: () => openBody(offset, end),
           },
           true,
-          { retry: false },
+          { retry: false, transfer: true },
         );
       } catch (error) {
         if (!isRetryableError(error)) throw error;
@@ -664,7 +731,7 @@ export class RegistryClient {
           body,
         },
         true,
-        { retry: false },
+        { retry: false, transfer: true },
       );
       if (response.status !== 202) {
         if (isRetryableStatus(response.status)) {

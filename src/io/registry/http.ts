@@ -80,7 +80,8 @@ export async function send(dispatcher: Dispatcher, req: HttpRequest): Promise<Ht
     });
     return { status: response.statusCode, headers: response.headers, body: response.body, url: req.url };
   } catch (error) {
-    if (isRetryableError(error)) throw error;
+    // A deadline's own error (the abort reason), or a transient one for the caller to retry.
+    if (error instanceof MlsecError || isRetryableError(error)) throw error;
     const code = (error as { code?: string }).code;
     throw new MlsecError(
       'REGISTRY_ERROR',

@@ -6,16 +6,13 @@ import { pipeline } from 'node:stream/promises';
 import { Parser, type ReadEntry } from 'tar';
 import { MlsecError } from '../../core/errors.js';
 import { createDigester } from '../../core/hash/digest.js';
-import {
-  type Descriptor,
-  type ImageManifest,
-  type LayerAction,
-  layerAction,
-  parseImageManifest,
-} from '../../core/registry/model-pack.js';
+import { type Descriptor, type ImageManifest, parseImageManifest } from '../../core/registry/model-pack.js';
+import { planPull, type TargetTree } from '../../core/registry/pull-plan.js';
 import {
   defaultUnpackLimits,
   isRootEntry,
+  maxPathBytes,
+  quoteName,
   safeRelativePath,
   type TarEntryType,
   tarEntryProblem,
@@ -65,8 +62,10 @@ export interface PullModelResult extends PulledManifest {
 }
 
 /**
- * Resolves, downloads (verified, into the cache), unpacks into a staging directory beside `target`
- * and checks; only then is the staging directory renamed to `target`. Any failure removes it.
+ * Resolves, checks every name the manifest gives before any blob is fetched, downloads (verified,
+ * into the cache), unpacks into a staging directory beside `target` and checks; only then is the
+ * staging directory renamed to `target`. Any failure removes it, and any parent directory of
+ * `target` this pull made.
  */
 export async function pullModel(input: PullModelInput): Promise<PullModelResult> {
   const target = resolve(input.target);
@@ -74,65 +73,109 @@ export async function pullModel(input: PullModelInput): Promise<PullModelResult>
   const limits = input.limits ?? defaultUnpackLimits;
   const fetched = await fetchManifest(input);
   const manifest = parseImageManifest(fetched.bytes, `${input.client.repository}@${fetched.digest}`);
-  const blobs = uniqueBlobs([manifest.config, ...manifest.layers]);
+  // Files land below the staging directory first, then below the target: the longer of the two.
+  const rootBytes = Math.max(
+    Buffer.byteLength(target),
+    Buffer.byteLength(join(dirname(target), stagingPrefix)) + stagingRandomLength,
+  );
+  const plan = planPull(manifest, limits, rootBytes);
+  if (!fetched.cached) {
+    // A blob of the same digest may be read from the cache meanwhile; a refused manifest is not kept.
+    await writeFileAtomically(input.cache.path(fetched.digest), fetched.bytes).catch((error) => {
+      throw fsError(`cannot write manifest ${fetched.digest} to the cache`, error);
+    });
+  }
+  input.client.expectTransfer(plan.blobs.reduce((sum, blob) => sum + blob.size, 0));
   let downloaded = 0;
   // Verified while streaming moments ago: copied without hashing again.
   const fresh = new Set<string>();
-  await mapLimit(blobs, input.concurrency, async (blob) => {
+  await mapLimit(plan.blobs, input.concurrency, async (blob) => {
     if (await input.cache.has(blob.digest, blob.size)) {
       // Bytes kept to resume a blob the cache now holds are no longer of use.
       await rm(`${input.cache.path(blob.digest)}.partial`, { force: true });
       input.onBlob?.({ digest: blob.digest, size: blob.size, bytes: blob.size, cached: true, done: true });
       return;
     }
-    await input.client.downloadBlob(blob, input.cache.path(blob.digest), (bytes) =>
-      input.onBlob?.({ digest: blob.digest, size: blob.size, bytes }),
-    );
+    await input.client
+      .downloadBlob(blob, input.cache.path(blob.digest), (bytes) =>
+        input.onBlob?.({ digest: blob.digest, size: blob.size, bytes }),
+      )
+      .catch((error) => {
+        throw fsError(`blob ${blob.digest}: cannot write it to the cache`, error);
+      });
     downloaded += 1;
     fresh.add(blob.digest);
     input.onBlob?.({ digest: blob.digest, size: blob.size, bytes: blob.size, done: true });
   });
 
-  await mkdir(dirname(target), { recursive: true });
-  const staging = await mkdtemp(join(dirname(target), '.mlsec-pull-'));
+  const made = await makeParents(dirname(target));
+  let moved = false;
   try {
-    const state: UnpackState = { written: new Set(), files: [], entries: 0, bytes: 0, limits };
-    const skipped: PullModelResult['skipped'] = [];
-    for (const layer of manifest.layers) {
-      const action: LayerAction = layerAction(layer);
-      if (action.action === 'skip') skipped.push({ digest: layer.digest, reason: action.reason });
-      else if (action.action === 'file')
-        await placeFile(input.cache, layer, action.path, staging, state, fresh.has(layer.digest));
-      else await untar(input.cache, layer, staging, state);
+    const staging = await mkdtemp(join(dirname(target), stagingPrefix)).catch((error) => {
+      throw fsError(`cannot make a staging directory beside ${target}`, error);
+    });
+    try {
+      const state: UnpackState = { tree: plan.tree, rootBytes, files: [], bytes: 0, limits };
+      const skipped: PullModelResult['skipped'] = [];
+      for (const planned of plan.layers) {
+        const { layer } = planned;
+        if (planned.action === 'skip') skipped.push({ digest: layer.digest, reason: planned.reason });
+        else if (planned.action === 'file')
+          await placeFile(input.cache, layer, planned.path, staging, state, fresh.has(layer.digest));
+        else await untar(input.cache, layer, staging, state);
+      }
+      const pulled = { digest: fetched.digest, manifest };
+      const checked = input.check ? await input.check(staging, pulled) : { ok: true };
+      const result = { ...pulled, files: state.files, skipped, downloaded, ok: checked.ok };
+      if (!checked.ok) return result;
+      await moveIntoPlace(staging, target);
+      moved = true;
+      return result;
+    } finally {
+      await rm(staging, { recursive: true, force: true });
     }
-    const pulled = { digest: fetched.digest, manifest };
-    const checked = input.check ? await input.check(staging, pulled) : { ok: true };
-    const result = { ...pulled, files: state.files, skipped, downloaded, ok: checked.ok };
-    if (!checked.ok) return result;
-    await moveIntoPlace(staging, target);
-    return result;
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    if (!moved) await removeParents(dirname(target), made);
   }
 }
 
+const stagingPrefix = '.mlsec-pull-';
+/** Characters `mkdtemp` appends. */
+const stagingRandomLength = 6;
+
 /**
- * Each digest once: two identical files are two layers of one blob, and two downloads of it would
- * share one partial file. A manifest that gives one digest two sizes is refused.
+ * Makes the missing parents of the target; returns the topmost one made (what `mkdir -p` reports),
+ * so a pull that ends without moving the model into place can remove them again.
  */
-function uniqueBlobs(descriptors: readonly Descriptor[]): Descriptor[] {
-  const byDigest = new Map<string, Descriptor>();
-  for (const descriptor of descriptors) {
-    const seen = byDigest.get(descriptor.digest);
-    if (seen && seen.size !== descriptor.size) {
-      throw new MlsecError(
-        'VERIFICATION_FAILED',
-        `the manifest gives blob ${descriptor.digest} two sizes, ${seen.size} and ${descriptor.size}`,
-      );
-    }
-    byDigest.set(descriptor.digest, descriptor);
+async function makeParents(dir: string): Promise<string | undefined> {
+  try {
+    return await mkdir(dir, { recursive: true });
+  } catch (error) {
+    throw fsError(`cannot make directory ${dir}`, error);
   }
-  return [...byDigest.values()];
+}
+
+/** Removes `dir` and its parents up to `topmost`, each only while it is empty. */
+async function removeParents(dir: string, topmost: string | undefined): Promise<void> {
+  if (!topmost) return;
+  for (let current = dir; ; current = dirname(current)) {
+    try {
+      await rmdir(current);
+    } catch {
+      return; // not empty: something else wrote there meanwhile
+    }
+    if (current === topmost || dirname(current) === current) return;
+  }
+}
+
+/** A one-line error for a failed file-system call (`what: reason (CODE)`); others pass unchanged. */
+function fsError(what: string, error: unknown): unknown {
+  if (error instanceof MlsecError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) return error;
+  // Node's messages read `CODE: reason, syscall 'path'`: the reason alone, as the caller names the path.
+  const reason = /^E[A-Z]+: ([^,]+)/.exec((error as Error).message)?.[1] ?? 'failed';
+  return new MlsecError('OUTPUT_UNWRITABLE', `${what}: ${reason} (${code})`, { cause: error });
 }
 
 async function fetchManifest(input: PullModelInput) {
@@ -140,12 +183,10 @@ async function fetchManifest(input: PullModelInput) {
   // A pinned manifest already in the cache needs no request at all.
   if (pinned) {
     const cached = await readCached(input.cache, pinned, input.client.maxManifestBytes);
-    if (cached) return { bytes: cached, digest: pinned };
+    if (cached) return { bytes: cached, digest: pinned, cached: true };
   }
   const fetched = await input.client.getManifest(input.reference);
-  // A blob of the same digest may be read from the cache meanwhile.
-  await writeFileAtomically(input.cache.path(fetched.digest), fetched.bytes);
-  return fetched;
+  return { bytes: fetched.bytes, digest: fetched.digest, cached: false };
 }
 
 async function readCached(cache: BlobCache, digest: string, limit: number): Promise<Uint8Array | undefined> {
@@ -162,10 +203,19 @@ async function readCached(cache: BlobCache, digest: string, limit: number): Prom
 }
 
 async function checkTarget(target: string): Promise<void> {
-  const info = await stat(target).catch(() => undefined);
+  if (Buffer.byteLength(target) > maxPathBytes) {
+    throw new MlsecError('USAGE', `the target directory's path is longer than ${maxPathBytes} bytes`);
+  }
+  const info = await stat(target).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw fsError(`cannot use ${target}`, error);
+  });
   if (!info) return;
   if (!info.isDirectory()) throw new MlsecError('USAGE', `${target} exists and is not a directory`);
-  if ((await readdir(target)).length > 0) {
+  const names = await readdir(target).catch((error) => {
+    throw fsError(`cannot read ${target}`, error);
+  });
+  if (names.length > 0) {
     throw new MlsecError('USAGE', `${target} is not empty; pull writes only into an empty or new directory`);
   }
 }
@@ -177,27 +227,33 @@ async function moveIntoPlace(staging: string, target: string): Promise<void> {
       throw new MlsecError('OUTPUT_UNWRITABLE', `cannot replace ${target}: ${error.message}`);
     }
   });
-  await rename(staging, target);
+  await rename(staging, target).catch((error) => {
+    throw fsError(`cannot move the model into ${target}`, error);
+  });
 }
 
 interface UnpackState {
-  written: Set<string>;
+  /** Every file and directory written so far, raw layers' files from the start. */
+  tree: TargetTree;
+  /** Bytes of the longer of the staging and the target directory's path. */
+  rootBytes: number;
   files: { path: string; size: number }[];
-  entries: number;
   bytes: number;
   limits: UnpackLimits;
 }
 
-function claim(state: UnpackState, path: string, size: number): void {
-  if (state.written.has(path)) {
-    throw new MlsecError('VERIFICATION_FAILED', `${path} appears twice in the artifact; refused`);
+/** Adds a tar entry to the tree, or refuses it, naming the layer. */
+function claimEntry(state: UnpackState, layer: Descriptor, path: string, kind: 'file' | 'directory'): void {
+  const owner = `layer ${layer.digest}`;
+  let problem: string | undefined;
+  if (state.rootBytes + 1 + Buffer.byteLength(path) > maxPathBytes) {
+    problem = `path longer than ${maxPathBytes} bytes below the target directory`;
+  } else {
+    problem = kind === 'file' ? state.tree.addFile(path, owner) : state.tree.addDirectory(path, owner);
   }
-  state.entries += 1;
-  if (state.entries > state.limits.maxEntries) {
-    throw new MlsecError('VERIFICATION_FAILED', `more than ${state.limits.maxEntries} files; refused`);
+  if (problem) {
+    throw new MlsecError('VERIFICATION_FAILED', `${owner}: tar entry ${quoteName(path)}: ${problem}`);
   }
-  state.written.add(path);
-  state.files.push({ path, size });
 }
 
 function countBytes(state: UnpackState, n: number, layerBudget: { left: number }, layer: Descriptor): void {
@@ -236,39 +292,37 @@ function verifier(layer: Descriptor): Transform {
   });
 }
 
+/** A raw layer's file, its name checked and in the tree since the plan. */
 async function placeFile(
   cache: BlobCache,
   layer: Descriptor,
-  name: string,
+  path: string,
   staging: string,
   state: UnpackState,
   verified: boolean,
 ): Promise<void> {
-  const checked = safeRelativePath(name);
-  if ('problem' in checked) {
-    throw new MlsecError(
-      'VERIFICATION_FAILED',
-      `layer ${layer.digest} names file ${JSON.stringify(name)}: ${checked.problem}`,
-    );
-  }
-  claim(state, checked.path, layer.size);
+  state.files.push({ path, size: layer.size });
   countBytes(state, layer.size, { left: layer.size }, layer);
-  const destination = join(staging, checked.path);
-  await mkdir(dirname(destination), { recursive: true });
-  if (verified) {
-    // The kernel copies (or clones) it; EXCL so that nothing already there is overwritten.
-    await copyFile(
-      cache.path(layer.digest),
-      destination,
-      constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE,
+  const destination = join(staging, path);
+  try {
+    await mkdir(dirname(destination), { recursive: true });
+    if (verified) {
+      // The kernel copies (or clones) it; EXCL so that nothing already there is overwritten.
+      await copyFile(
+        cache.path(layer.digest),
+        destination,
+        constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE,
+      );
+      return;
+    }
+    await pipeline(
+      createReadStream(cache.path(layer.digest), { highWaterMark: 1 << 20 }),
+      verifier(layer),
+      createWriteStream(destination, { flags: 'wx' }),
     );
-    return;
+  } catch (error) {
+    throw fsError(`layer ${layer.digest}: cannot write ${quoteName(path)}`, error);
   }
-  await pipeline(
-    createReadStream(cache.path(layer.digest), { highWaterMark: 1 << 20 }),
-    verifier(layer),
-    createWriteStream(destination, { flags: 'wx' }),
-  );
 }
 
 function entryType(entry: ReadEntry): TarEntryType {
@@ -324,16 +378,27 @@ async function untar(
       if (type === 'directory') {
         entry.resume();
         if (isRootEntry(entry.path)) return;
-        const dir = safeRelativePath(entry.path);
-        if ('path' in dir) writes.push(mkdir(join(staging, dir.path), { recursive: true }).then(() => {}));
+        const dir = safeRelativePath(entry.path) as { path: string };
+        try {
+          claimEntry(state, layer, dir.path, 'directory');
+        } catch (error) {
+          return fail(error);
+        }
+        writes.push(
+          mkdir(join(staging, dir.path), { recursive: true }).then(
+            () => {},
+            (error) => fail(fsError(`layer ${layer.digest}: cannot make ${quoteName(dir.path)}`, error)),
+          ),
+        );
         return;
       }
       const checked = safeRelativePath(entry.path) as { path: string };
       try {
-        claim(state, checked.path, entry.size ?? 0);
+        claimEntry(state, layer, checked.path, 'file');
       } catch (error) {
         return fail(error);
       }
+      state.files.push({ path: checked.path, size: entry.size ?? 0 });
       const destination = join(staging, checked.path);
       const counter = new Transform({
         transform(chunk: Buffer, _encoding, done) {
@@ -349,7 +414,9 @@ async function untar(
       writes.push(
         mkdir(dirname(destination), { recursive: true })
           .then(() => pipeline(entry, counter, createWriteStream(destination, { flags: 'wx' })))
-          .catch((error) => fail(error))
+          .catch((error) =>
+            fail(fsError(`layer ${layer.digest}: cannot write ${quoteName(checked.path)}`, error)),
+          )
           .finally(() => open.delete(entry)),
       );
     },

@@ -117,6 +117,7 @@ export async function pushModel(input: PushModelInput): Promise<PushModelResult>
   const nameOf = (file: ModelFile) => (single ? basename(input.root) : file.path);
   const byName = new Map(input.files.map((file) => [nameOf(file), file]));
   const plan = planLayers(input.files.map((file) => ({ path: nameOf(file), size: file.size })));
+  input.client.expectTransfer(input.files.reduce((sum, file) => sum + file.size, 0));
   const fileDigests = Promise.resolve(input.fileDigests);
   fileDigests.catch(() => undefined);
   const present = presentLayers(input.client, input.tag);

@@ -124,3 +124,16 @@ export function rawTar(members: TarMember[]): Buffer {
   blocks.push(Buffer.alloc(1024));
   return Buffer.concat(blocks);
 }
+
+/** The blob requests a fake server saw (a pull refused from its manifest must have made none). */
+export function blobRequests(server: { requests: SeenRequest[] }): SeenRequest[] {
+  return server.requests.filter((r) => r.path.includes('/blobs/'));
+}
+
+/** Answers 200 and then one byte every `everyMs` for as long as the client listens: a body that never ends. */
+export function trickle(res: ServerResponse, everyMs: number, headers: Record<string, string> = {}): void {
+  res.writeHead(200, headers);
+  res.write('{');
+  const timer = setInterval(() => res.write(' '), everyMs);
+  res.on('close', () => clearInterval(timer));
+}
