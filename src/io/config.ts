@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { MlsecError } from '../core/errors.js';
 import { isSeverity, type Severity } from '../core/findings.js';
@@ -53,36 +53,155 @@ export function findConfig(cwd: string): string | undefined {
 export async function loadConfig(explicit: string | undefined, cwd: string): Promise<MlsecConfig> {
   const path = explicit ? resolve(cwd, explicit) : findConfig(cwd);
   if (!path) return emptyConfig();
-  let text: string;
+  const bytes = await readConfigFile(path, explicit ?? path);
+  return parseConfig(bytes.toString('utf8'), path);
+}
+
+/**
+ * The bytes of a config file, opened once and read with a bound. O_NONBLOCK: opening a FIFO for
+ * reading would otherwise wait for a writer forever. Only a regular file is read (fstat on the
+ * open descriptor, so the check and the read concern the same file): a checked-in symbolic link to
+ * /dev/zero, a device or a FIFO is an error, and so is a file that grows past the bound.
+ */
+export async function readConfigFile(path: string, shown: string = path): Promise<Buffer> {
+  const flags = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0);
+  let handle: Awaited<ReturnType<typeof open>>;
   try {
-    const bytes = await readFile(path);
-    if (bytes.length > maxConfigBytes) throw new MlsecError('CONFIG_INVALID', `${path}: larger than 1 MiB`);
-    text = bytes.toString('utf8');
+    handle = await open(path, flags);
+  } catch (error) {
+    throw new MlsecError('CONFIG_INVALID', `cannot read config ${shown}: ${(error as Error).message}`);
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) {
+      throw new MlsecError('CONFIG_INVALID', `${shown}: not a regular file (${fileKind(info)}); refused`);
+    }
+    if (info.size > maxConfigBytes) throw new MlsecError('CONFIG_INVALID', `${shown}: larger than 1 MiB`);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(Math.min(64 * 1024, maxConfigBytes + 1 - total));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > maxConfigBytes) throw new MlsecError('CONFIG_INVALID', `${shown}: larger than 1 MiB`);
+    }
+    return Buffer.concat(chunks, total);
   } catch (error) {
     if (error instanceof MlsecError) throw error;
-    throw new MlsecError(
-      'CONFIG_INVALID',
-      `cannot read config ${explicit ?? path}: ${(error as Error).message}`,
-    );
+    throw new MlsecError('CONFIG_INVALID', `cannot read config ${shown}: ${(error as Error).message}`);
+  } finally {
+    await handle.close();
   }
-  return parseConfig(text, path);
+}
+
+function fileKind(info: import('node:fs').Stats): string {
+  if (info.isDirectory()) return 'a directory';
+  if (info.isFIFO()) return 'a FIFO';
+  if (info.isCharacterDevice()) return 'a character device';
+  if (info.isBlockDevice()) return 'a block device';
+  if (info.isSocket()) return 'a socket';
+  return 'not a file';
+}
+
+/**
+ * Nesting deeper than this is refused before the YAML parser sees it: its composer recurses once
+ * per level, so a file of a million `[` would overflow the stack (and take seconds and hundreds
+ * of MiB first). Counted generously (indentation columns, block indicators on the line and open
+ * flow collections), so a real config, at most five levels deep, is far from it.
+ */
+const maxNesting = 64;
+/** Alias expansions per alias; the schema has no use for many (yaml's own default is 100). */
+const maxAliasCount = 100;
+
+/**
+ * One pass of yaml's own lexer (a state machine, no recursion) over the text, stopping at the
+ * first line that nests too deep. Returns the line of the first alias, for alias-bomb messages.
+ */
+function checkNesting(
+  yaml: typeof import('yaml'),
+  text: string,
+  fail: (line: number, message: string) => never,
+): number | undefined {
+  let line = 1;
+  let flow = 0;
+  let indent = 0;
+  let indicators = 0;
+  let lineStart = true;
+  let scalarNext = false;
+  let firstAlias: number | undefined;
+  for (const token of new yaml.Lexer().lex(text)) {
+    const startLine = line;
+    for (let at = token.indexOf('\n'); at !== -1; at = token.indexOf('\n', at + 1)) line += 1;
+    if (scalarNext) {
+      // The source of a scalar, whatever it holds (brackets in quotes, a block scalar's lines).
+      scalarNext = false;
+      lineStart = false;
+      continue;
+    }
+    switch (yaml.CST.tokenType(token)) {
+      case 'scalar':
+        scalarNext = true;
+        break;
+      case 'newline':
+        indent = 0;
+        indicators = 0;
+        lineStart = true;
+        break;
+      case 'space':
+        if (lineStart) indent = token.length;
+        break;
+      case 'flow-map-start':
+      case 'flow-seq-start':
+        flow += 1;
+        lineStart = false;
+        break;
+      case 'flow-map-end':
+      case 'flow-seq-end':
+        flow = Math.max(0, flow - 1);
+        lineStart = false;
+        break;
+      case 'seq-item-ind':
+      case 'explicit-key-ind':
+      case 'map-value-ind':
+        if (flow === 0) indicators += 1;
+        lineStart = false;
+        break;
+      case 'alias':
+        firstAlias ??= startLine;
+        lineStart = false;
+        break;
+      default:
+        lineStart = false;
+    }
+    if (indent + indicators + flow > maxNesting) {
+      fail(startLine, `nested deeper than ${maxNesting} levels; refused`);
+    }
+  }
+  return firstAlias;
 }
 
 /** The YAML parser is loaded only when a config file exists (it is a noticeable part of start-up). */
 export async function parseConfig(text: string, path: string): Promise<MlsecConfig> {
   const yaml = await import('yaml');
+  const failAt = (line: number | undefined, message: string): never => {
+    throw new MlsecError('CONFIG_INVALID', `${path}${line ? `:${line}` : ''}: ${message}`);
+  };
+  const firstAlias = checkNesting(yaml, text, failAt);
   const lineCounter = new yaml.LineCounter();
   // logLevel: the errors below say what is wrong; the parser's own warnings would go to stderr.
   const document = yaml.parseDocument(text, { lineCounter, logLevel: 'error' });
   const first = document.errors[0];
-  if (first) {
-    const line = first.linePos?.[0].line;
-    throw new MlsecError(
-      'CONFIG_INVALID',
-      `${path}${line ? `:${line}` : ''}: ${first.message.split('\n')[0]}`,
-    );
+  if (first) failAt(first.linePos?.[0].line, first.message.split('\n')[0]!);
+  let data: unknown;
+  try {
+    data = document.toJS({ maxAliasCount }) ?? {};
+  } catch (error) {
+    // yaml refuses an alias that expands too far (an alias bomb) with a ReferenceError.
+    if (!(error instanceof ReferenceError)) throw error;
+    return failAt(firstAlias, `aliases expand too far (over ${maxAliasCount} nodes per alias); refused`);
   }
-  const data: unknown = document.toJS() ?? {};
   const lines = keyLines(yaml, document.contents, lineCounter);
   // Every message starts with the key it is about; the file's line of that key (or, for a missing
   // key, of the nearest key around it) goes before it.
