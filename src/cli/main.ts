@@ -19,6 +19,7 @@ const commands: Record<string, () => Promise<Register>> = {
   keygen: async () => (await import('./commands/keygen.js')).registerKeygen,
   push: async () => (await import('./commands/push.js')).registerPush,
   pull: async () => (await import('./commands/pull.js')).registerPull,
+  config: async () => (await import('./commands/config.js')).registerConfig,
 };
 
 function packageVersion(): string {

@@ -1,9 +1,10 @@
-import { constants, existsSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { MlsecError } from '../core/errors.js';
 import { isSeverity, type Severity } from '../core/findings.js';
 import { licenseCategories } from '../core/license/catalog.js';
+import { readConfigFile } from './config-file.js';
+import { sha256Hex, type TrustStatus, trustStatus } from './trusted-configs.js';
 
 /** The `.mlsec.yaml` file, as plain data. Unknown keys are refused so typos do not pass silently. */
 export interface MlsecConfig {
@@ -18,6 +19,17 @@ export interface MlsecConfig {
   license?: LicenseConfig;
   /** The line of each key and list item (`scan.exclude`, `license.deny[2]`), for messages about them. */
   lines: Record<string, number>;
+  /**
+   * How the file was chosen: named by `--config` or `MLSEC_CONFIG` (the user vouches for it), or
+   * found by discovery, when only an approved file (`mlsec config trust`) may weaken the policy.
+   */
+  source?: 'flag' | 'env' | 'discovered';
+  /** For a discovered file: approved with these bytes, approved with other bytes, or never. */
+  trust?: TrustStatus;
+  /** SHA-256 of the bytes read. */
+  sha256?: string;
+  /** Settings that weaken the built-in policy, left out because the file is not vouched for. */
+  ignored: { key: string; line: number | undefined }[];
 }
 
 /** The licence categories a policy may name: the core's catalogue, so the two never drift apart. */
@@ -33,10 +45,44 @@ export interface LicenseConfig {
 }
 
 export const configFileNames = ['.mlsec.yaml', '.mlsec.yml'];
-const maxConfigBytes = 1 << 20;
 
 export function emptyConfig(): MlsecConfig {
-  return { path: undefined, scan: { exclude: [], allowGlobals: [], denyGlobals: [] }, lines: {} };
+  return {
+    path: undefined,
+    scan: { exclude: [], allowGlobals: [], denyGlobals: [] },
+    lines: {},
+    ignored: [],
+  };
+}
+
+/**
+ * The settings of a config that weaken the built-in policy, which only a file the user vouches
+ * for may use. Every key, classified:
+ * - `scan.fail-on`: `critical` and `never` weaken (the built-in threshold is `high`); lower
+ *   thresholds tighten.
+ * - `scan.exclude`: weakens (skipped files are not scanned).
+ * - `scan.allow-globals`: weakens, every entry. An allowed name also allows every dotted attribute
+ *   walk below it (`mypkg.models` + `os.system` reaches `os.system` when the module imports os), so
+ *   even a name the built-in list calls unknown lets a pickle reach globals it calls dangerous.
+ * - `scan.deny-globals`: tightens.
+ * - `license.*`: the built-in policy has no licence rules, so a licence section can only add
+ *   findings; its allow lists, allowed categories and exceptions qualify only its own rules.
+ */
+export function weakeningSettings(config: MlsecConfig): { key: string; line: number | undefined }[] {
+  const found: { key: string; line: number | undefined }[] = [];
+  const add = (key: string) => found.push({ key, line: config.lines[key] });
+  if (config.scan.failOn === 'critical' || config.scan.failOn === 'never') add('scan.fail-on');
+  if (config.scan.exclude.length > 0) add('scan.exclude');
+  if (config.scan.allowGlobals.length > 0) add('scan.allow-globals');
+  return found;
+}
+
+/** The config without its weakening settings: what a discovered, unapproved file may still do. */
+function withoutWeakening(config: MlsecConfig): MlsecConfig {
+  const ignored = weakeningSettings(config);
+  const scan = { ...config.scan, exclude: [], allowGlobals: [] };
+  if (ignored.some((setting) => setting.key === 'scan.fail-on')) delete scan.failOn;
+  return { ...config, scan, ignored };
 }
 
 /** The config in `cwd`, or in the nearest parent up to the git root; none is fine. */
@@ -50,59 +96,28 @@ export function findConfig(cwd: string): string | undefined {
   }
 }
 
-export async function loadConfig(explicit: string | undefined, cwd: string): Promise<MlsecConfig> {
-  const path = explicit ? resolve(cwd, explicit) : findConfig(cwd);
-  if (!path) return emptyConfig();
-  const bytes = await readConfigFile(path, explicit ?? path);
-  return parseConfig(bytes.toString('utf8'), path);
-}
-
 /**
- * The bytes of a config file, opened once and read with a bound. O_NONBLOCK: opening a FIFO for
- * reading would otherwise wait for a writer forever. Only a regular file is read (fstat on the
- * open descriptor, so the check and the read concern the same file): a checked-in symbolic link to
- * /dev/zero, a device or a FIFO is an error, and so is a file that grows past the bound.
+ * The config in effect: the file `--config` names, else the one `MLSEC_CONFIG` names, else the one
+ * discovery finds. A discovered file keeps its weakening settings only when the user approved
+ * these very bytes in this place (`env` locates the approvals); otherwise they are left out and
+ * listed in `ignored`, and the rest (what tightens the policy) applies.
  */
-export async function readConfigFile(path: string, shown: string = path): Promise<Buffer> {
-  const flags = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0);
-  let handle: Awaited<ReturnType<typeof open>>;
-  try {
-    handle = await open(path, flags);
-  } catch (error) {
-    throw new MlsecError('CONFIG_INVALID', `cannot read config ${shown}: ${(error as Error).message}`);
-  }
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) {
-      throw new MlsecError('CONFIG_INVALID', `${shown}: not a regular file (${fileKind(info)}); refused`);
-    }
-    if (info.size > maxConfigBytes) throw new MlsecError('CONFIG_INVALID', `${shown}: larger than 1 MiB`);
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const chunk = Buffer.alloc(Math.min(64 * 1024, maxConfigBytes + 1 - total));
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      chunks.push(chunk.subarray(0, bytesRead));
-      total += bytesRead;
-      if (total > maxConfigBytes) throw new MlsecError('CONFIG_INVALID', `${shown}: larger than 1 MiB`);
-    }
-    return Buffer.concat(chunks, total);
-  } catch (error) {
-    if (error instanceof MlsecError) throw error;
-    throw new MlsecError('CONFIG_INVALID', `cannot read config ${shown}: ${(error as Error).message}`);
-  } finally {
-    await handle.close();
-  }
-}
-
-function fileKind(info: import('node:fs').Stats): string {
-  if (info.isDirectory()) return 'a directory';
-  if (info.isFIFO()) return 'a FIFO';
-  if (info.isCharacterDevice()) return 'a character device';
-  if (info.isBlockDevice()) return 'a block device';
-  if (info.isSocket()) return 'a socket';
-  return 'not a file';
+export async function loadConfig(
+  explicit: string | undefined,
+  cwd: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<MlsecConfig> {
+  const named = explicit || env.MLSEC_CONFIG || undefined;
+  const path = named ? resolve(cwd, named) : findConfig(cwd);
+  if (!path) return emptyConfig();
+  const bytes = await readConfigFile(path, named ?? path);
+  const config = await parseConfig(bytes.toString('utf8'), path);
+  config.sha256 = sha256Hex(bytes);
+  config.source = explicit ? 'flag' : named ? 'env' : 'discovered';
+  if (config.source !== 'discovered' || weakeningSettings(config).length === 0) return config;
+  // The approvals are read only when they matter: most configs weaken nothing.
+  config.trust = await trustStatus(env, path, config.sha256);
+  return config.trust === 'approved' ? config : withoutWeakening(config);
 }
 
 /**
