@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
 import { loadConfig, type MlsecConfig } from '../io/config.js';
-import type { Terminal } from './output.js';
+import { printable, type Terminal } from './output.js';
 
 /** The config in effect for a command, with a warning naming whatever of it is ignored. */
 export async function loadCommandConfig(flag: string | undefined, terminal: Terminal): Promise<MlsecConfig> {
@@ -17,7 +17,7 @@ export function shownPath(path: string, cwd: string): string {
 }
 
 export function ignoredWarning(config: MlsecConfig, cwd: string): string {
-  const file = shownPath(config.path!, cwd);
+  const file = printable(shownPath(config.path!, cwd));
   const settings = config.ignored
     .map(({ key, line }) => (line === undefined ? key : `${key} (line ${line})`))
     .join(', ');

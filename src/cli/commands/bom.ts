@@ -79,7 +79,7 @@ export async function runBom(
     serialNumber: `urn:uuid:${randomUUID()}`,
     timestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
   });
-  await writeReport(`${JSON.stringify(bom, null, 2)}\n`, flags.output, terminal);
+  await writeReport(`${JSON.stringify(bom, null, 2)}\n`, flags.output, terminal, true);
   for (const finding of analysis.reports.flatMap((r) => r.findings)) {
     terminal.stderr.write(`mlsec: ${finding.rule} ${finding.message} (${finding.path})\n`);
   }

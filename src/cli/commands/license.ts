@@ -88,7 +88,7 @@ export async function runLicense(
       policy: analysis.policy,
     });
   }
-  await writeReport(text, flags.output, terminal);
+  await writeReport(text, flags.output, terminal, flags.format !== 'table');
   return failed ? 1 : 0;
 }
 

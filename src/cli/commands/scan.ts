@@ -117,7 +117,7 @@ export async function runScan(
     terminal,
     showClean: flags.showClean === true,
   });
-  await writeReport(text, flags.output, terminal);
+  await writeReport(text, flags.output, terminal, format !== 'table');
   if (failed) return 1;
   return reports.some((r) => r.status === 'error') ? 2 : 0;
 }
