@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { describeError, ExitCode, isMlsecError } from '../core/errors.js';
-import { makeTerminal, type Terminal } from './output.js';
+import { makeTerminal, printable, type Terminal } from './output.js';
 
 type Register = (program: Command, terminal: Terminal, version: string) => void;
 
@@ -19,6 +19,7 @@ const commands: Record<string, () => Promise<Register>> = {
   keygen: async () => (await import('./commands/keygen.js')).registerKeygen,
   push: async () => (await import('./commands/push.js')).registerPush,
   pull: async () => (await import('./commands/pull.js')).registerPull,
+  config: async () => (await import('./commands/config.js')).registerConfig,
 };
 
 function packageVersion(): string {
@@ -68,12 +69,13 @@ function handleError(error: unknown, stderr: NodeJS.WritableStream, debug: boole
     return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
   }
   if (isMlsecError(error)) {
-    stderr.write(`mlsec: ${error.message}\n`);
+    // One line, whatever a file name or a registry put into it.
+    stderr.write(`mlsec: ${printable(error.message)}\n`);
     if (debug && error.stack) stderr.write(`${error.stack}\n`);
     return error.exitCode;
   }
   stderr.write(
-    `mlsec: internal error: ${describeError(error)}${debug ? '' : ' (run with --debug for details)'}\n`,
+    `mlsec: internal error: ${printable(describeError(error))}${debug ? '' : ' (run with --debug for details)'}\n`,
   );
   if (debug && error instanceof Error && error.stack) stderr.write(`${error.stack}\n`);
   return ExitCode.usage;

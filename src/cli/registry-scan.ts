@@ -4,9 +4,9 @@ import type { FileReport, Severity } from '../core/findings.js';
 import { isSeverity, summarize } from '../core/findings.js';
 import { GlobalPolicy } from '../core/scan/policy/global-policy.js';
 import { scanArtifacts } from '../core/scan/scan-artifact.js';
-import { loadConfig } from '../io/config.js';
 import type { ModelFile } from '../io/model-files.js';
 import { toArtifacts, type WalkEntry } from '../io/walk.js';
+import { loadCommandConfig } from './config.js';
 import type { Terminal } from './output.js';
 import { renderJson } from './render/json.js';
 
@@ -19,7 +19,7 @@ export async function scanModelFiles(
   files: readonly ModelFile[],
   options: { config?: string; failOn?: string; terminal: Terminal },
 ): Promise<{ reports: FileReport[]; failOn: Severity | 'never'; licenses: string[] }> {
-  const config = await loadConfig(options.config, options.terminal.cwd);
+  const config = await loadCommandConfig(options.config, options.terminal);
   const failOn = options.failOn ?? config.scan.failOn ?? 'high';
   if (failOn !== 'never' && !isSeverity(failOn)) {
     throw new MlsecError('USAGE', `unknown --fail-on ${JSON.stringify(failOn)}`);

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { MlsecError } from '../core/errors.js';
 import { isSeverity, type Severity } from '../core/findings.js';
 import { licenseCategories } from '../core/license/catalog.js';
+import { readConfigFile } from './config-file.js';
+import { sha256Hex, type TrustStatus, trustStatus } from './trusted-configs.js';
 
 /** The `.mlsec.yaml` file, as plain data. Unknown keys are refused so typos do not pass silently. */
 export interface MlsecConfig {
@@ -18,6 +19,17 @@ export interface MlsecConfig {
   license?: LicenseConfig;
   /** The line of each key and list item (`scan.exclude`, `license.deny[2]`), for messages about them. */
   lines: Record<string, number>;
+  /**
+   * How the file was chosen: named by `--config` or `MLSEC_CONFIG` (the user vouches for it), or
+   * found by discovery, when only an approved file (`mlsec config trust`) may weaken the policy.
+   */
+  source?: 'flag' | 'env' | 'discovered';
+  /** For a discovered file: approved with these bytes, approved with other bytes, or never. */
+  trust?: TrustStatus;
+  /** SHA-256 of the bytes read. */
+  sha256?: string;
+  /** Settings that weaken the built-in policy, left out because the file is not vouched for. */
+  ignored: { key: string; line: number | undefined }[];
 }
 
 /** The licence categories a policy may name: the core's catalogue, so the two never drift apart. */
@@ -33,10 +45,44 @@ export interface LicenseConfig {
 }
 
 export const configFileNames = ['.mlsec.yaml', '.mlsec.yml'];
-const maxConfigBytes = 1 << 20;
 
 export function emptyConfig(): MlsecConfig {
-  return { path: undefined, scan: { exclude: [], allowGlobals: [], denyGlobals: [] }, lines: {} };
+  return {
+    path: undefined,
+    scan: { exclude: [], allowGlobals: [], denyGlobals: [] },
+    lines: {},
+    ignored: [],
+  };
+}
+
+/**
+ * The settings of a config that weaken the built-in policy, which only a file the user vouches
+ * for may use. Every key, classified:
+ * - `scan.fail-on`: `critical` and `never` weaken (the built-in threshold is `high`); lower
+ *   thresholds tighten.
+ * - `scan.exclude`: weakens (skipped files are not scanned).
+ * - `scan.allow-globals`: weakens, every entry. An allowed name also allows every dotted attribute
+ *   walk below it (`mypkg.models` + `os.system` reaches `os.system` when the module imports os), so
+ *   even a name the built-in list calls unknown lets a pickle reach globals it calls dangerous.
+ * - `scan.deny-globals`: tightens.
+ * - `license.*`: the built-in policy has no licence rules, so a licence section can only add
+ *   findings; its allow lists, allowed categories and exceptions qualify only its own rules.
+ */
+export function weakeningSettings(config: MlsecConfig): { key: string; line: number | undefined }[] {
+  const found: { key: string; line: number | undefined }[] = [];
+  const add = (key: string) => found.push({ key, line: config.lines[key] });
+  if (config.scan.failOn === 'critical' || config.scan.failOn === 'never') add('scan.fail-on');
+  if (config.scan.exclude.length > 0) add('scan.exclude');
+  if (config.scan.allowGlobals.length > 0) add('scan.allow-globals');
+  return found;
+}
+
+/** The config without its weakening settings: what a discovered, unapproved file may still do. */
+function withoutWeakening(config: MlsecConfig): MlsecConfig {
+  const ignored = weakeningSettings(config);
+  const scan = { ...config.scan, exclude: [], allowGlobals: [] };
+  if (ignored.some((setting) => setting.key === 'scan.fail-on')) delete scan.failOn;
+  return { ...config, scan, ignored };
 }
 
 /** The config in `cwd`, or in the nearest parent up to the git root; none is fine. */
@@ -50,39 +96,127 @@ export function findConfig(cwd: string): string | undefined {
   }
 }
 
-export async function loadConfig(explicit: string | undefined, cwd: string): Promise<MlsecConfig> {
-  const path = explicit ? resolve(cwd, explicit) : findConfig(cwd);
+/**
+ * The config in effect: the file `--config` names, else the one `MLSEC_CONFIG` names, else the one
+ * discovery finds. A discovered file keeps its weakening settings only when the user approved
+ * these very bytes in this place (`env` locates the approvals); otherwise they are left out and
+ * listed in `ignored`, and the rest (what tightens the policy) applies.
+ */
+export async function loadConfig(
+  explicit: string | undefined,
+  cwd: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<MlsecConfig> {
+  const named = explicit || env.MLSEC_CONFIG || undefined;
+  const path = named ? resolve(cwd, named) : findConfig(cwd);
   if (!path) return emptyConfig();
-  let text: string;
-  try {
-    const bytes = await readFile(path);
-    if (bytes.length > maxConfigBytes) throw new MlsecError('CONFIG_INVALID', `${path}: larger than 1 MiB`);
-    text = bytes.toString('utf8');
-  } catch (error) {
-    if (error instanceof MlsecError) throw error;
-    throw new MlsecError(
-      'CONFIG_INVALID',
-      `cannot read config ${explicit ?? path}: ${(error as Error).message}`,
-    );
+  const bytes = await readConfigFile(path, named ?? path);
+  const config = await parseConfig(bytes.toString('utf8'), path);
+  config.sha256 = sha256Hex(bytes);
+  config.source = explicit ? 'flag' : named ? 'env' : 'discovered';
+  if (config.source !== 'discovered' || weakeningSettings(config).length === 0) return config;
+  // The approvals are read only when they matter: most configs weaken nothing.
+  config.trust = await trustStatus(env, path, config.sha256);
+  return config.trust === 'approved' ? config : withoutWeakening(config);
+}
+
+/**
+ * Nesting deeper than this is refused before the YAML parser sees it: its composer recurses once
+ * per level, so a file of a million `[` would overflow the stack (and take seconds and hundreds
+ * of MiB first). Counted generously (indentation columns, block indicators on the line and open
+ * flow collections), so a real config, at most five levels deep, is far from it.
+ */
+const maxNesting = 64;
+/** Alias expansions per alias; the schema has no use for many (yaml's own default is 100). */
+const maxAliasCount = 100;
+
+/**
+ * One pass of yaml's own lexer (a state machine, no recursion) over the text, stopping at the
+ * first line that nests too deep. Returns the line of the first alias, for alias-bomb messages.
+ */
+function checkNesting(
+  yaml: typeof import('yaml'),
+  text: string,
+  fail: (line: number, message: string) => never,
+): number | undefined {
+  let line = 1;
+  let flow = 0;
+  let indent = 0;
+  let indicators = 0;
+  let lineStart = true;
+  let scalarNext = false;
+  let firstAlias: number | undefined;
+  for (const token of new yaml.Lexer().lex(text)) {
+    const startLine = line;
+    for (let at = token.indexOf('\n'); at !== -1; at = token.indexOf('\n', at + 1)) line += 1;
+    if (scalarNext) {
+      // The source of a scalar, whatever it holds (brackets in quotes, a block scalar's lines).
+      scalarNext = false;
+      lineStart = false;
+      continue;
+    }
+    switch (yaml.CST.tokenType(token)) {
+      case 'scalar':
+        scalarNext = true;
+        break;
+      case 'newline':
+        indent = 0;
+        indicators = 0;
+        lineStart = true;
+        break;
+      case 'space':
+        if (lineStart) indent = token.length;
+        break;
+      case 'flow-map-start':
+      case 'flow-seq-start':
+        flow += 1;
+        lineStart = false;
+        break;
+      case 'flow-map-end':
+      case 'flow-seq-end':
+        flow = Math.max(0, flow - 1);
+        lineStart = false;
+        break;
+      case 'seq-item-ind':
+      case 'explicit-key-ind':
+      case 'map-value-ind':
+        if (flow === 0) indicators += 1;
+        lineStart = false;
+        break;
+      case 'alias':
+        firstAlias ??= startLine;
+        lineStart = false;
+        break;
+      default:
+        lineStart = false;
+    }
+    if (indent + indicators + flow > maxNesting) {
+      fail(startLine, `nested deeper than ${maxNesting} levels; refused`);
+    }
   }
-  return parseConfig(text, path);
+  return firstAlias;
 }
 
 /** The YAML parser is loaded only when a config file exists (it is a noticeable part of start-up). */
 export async function parseConfig(text: string, path: string): Promise<MlsecConfig> {
   const yaml = await import('yaml');
+  const failAt = (line: number | undefined, message: string): never => {
+    throw new MlsecError('CONFIG_INVALID', `${path}${line ? `:${line}` : ''}: ${message}`);
+  };
+  const firstAlias = checkNesting(yaml, text, failAt);
   const lineCounter = new yaml.LineCounter();
   // logLevel: the errors below say what is wrong; the parser's own warnings would go to stderr.
   const document = yaml.parseDocument(text, { lineCounter, logLevel: 'error' });
   const first = document.errors[0];
-  if (first) {
-    const line = first.linePos?.[0].line;
-    throw new MlsecError(
-      'CONFIG_INVALID',
-      `${path}${line ? `:${line}` : ''}: ${first.message.split('\n')[0]}`,
-    );
+  if (first) failAt(first.linePos?.[0].line, first.message.split('\n')[0]!);
+  let data: unknown;
+  try {
+    data = document.toJS({ maxAliasCount }) ?? {};
+  } catch (error) {
+    // yaml refuses an alias that expands too far (an alias bomb) with a ReferenceError.
+    if (!(error instanceof ReferenceError)) throw error;
+    return failAt(firstAlias, `aliases expand too far (over ${maxAliasCount} nodes per alias); refused`);
   }
-  const data: unknown = document.toJS() ?? {};
   const lines = keyLines(yaml, document.contents, lineCounter);
   // Every message starts with the key it is about; the file's line of that key (or, for a missing
   // key, of the nearest key around it) goes before it.

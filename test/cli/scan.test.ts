@@ -117,8 +117,9 @@ describe('mlsec scan', () => {
     expect(results[0].findings.map((f: { rule: string }) => f.rule)).toEqual(['MLSEC-FILE-002']);
   });
 
-  it('honours allow-globals from .mlsec.yaml', async () => {
+  it('honours allow-globals from .mlsec.yaml once the file is approved', async () => {
     const dir = await tempDir();
+    const env = { XDG_CONFIG_HOME: join(await tempDir(), 'config') };
     const unknown = Uint8Array.from([
       0x80,
       2,
@@ -137,7 +138,12 @@ describe('mlsec scan', () => {
       join(dir, '.mlsec.yaml'),
       'scan:\n  fail-on: medium\n  allow-globals:\n    - global: mypkg.models.*\n      reason: our own classes\n',
     );
-    const after = await mlsec(['scan', 'net.pkl', '--format', 'json'], { cwd: dir });
+    // Found, not approved: the allowance weakens the policy and is ignored; fail-on medium tightens it.
+    const unapproved = await mlsec(['scan', 'net.pkl', '--format', 'json'], { cwd: dir, env });
+    expect(unapproved.exitCode).toBe(1);
+    expect(unapproved.stderr).toContain('ignored: scan.allow-globals (line 3)');
+    expect((await mlsec(['config', 'trust'], { cwd: dir, env })).exitCode).toBe(0);
+    const after = await mlsec(['scan', 'net.pkl', '--format', 'json'], { cwd: dir, env });
     expect(after.exitCode).toBe(0);
     expect(JSON.parse(after.stdout).results[0].findings).toEqual([]);
   });

@@ -46,4 +46,35 @@ describe('config', () => {
   it('an empty file is an empty config', async () => {
     expect((await parseConfig('', 'x')).scan).toEqual({ exclude: [], allowGlobals: [], denyGlobals: [] });
   });
+
+  it('refuses deep nesting before the parser recurses, naming the file and line', async () => {
+    const attempt = (text: string) => parseConfig(text, '.mlsec.yaml');
+    const started = Date.now();
+    await expect(attempt(`scan: ${'['.repeat(1 << 20)}`)).rejects.toThrow(
+      '.mlsec.yaml:1: nested deeper than 64 levels; refused',
+    );
+    await expect(attempt(`scan:\n${'- '.repeat(200_000)}x\n`)).rejects.toThrow(
+      '.mlsec.yaml:2: nested deeper than 64 levels; refused',
+    );
+    const indented = Array.from({ length: 100 }, (_, i) => `${' '.repeat(i + 1)}k:`).join('\n');
+    await expect(attempt(`scan:\n${indented} 1\n`)).rejects.toThrow(
+      '.mlsec.yaml:65: nested deeper than 64 levels; refused',
+    );
+    expect(Date.now() - started).toBeLessThan(1000);
+    // Brackets inside quoted and block scalars are text, not nesting.
+    const quoted = `scan:\n  exclude: ["${'['.repeat(500)}", '${'{'.repeat(500)}']\n`;
+    expect((await attempt(quoted)).scan.exclude).toHaveLength(2);
+  });
+
+  it('refuses an alias bomb with the line of the first alias', async () => {
+    let text = 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n';
+    for (let i = 1; i < 10; i += 1) {
+      text += `a${i}: &a${i} [${Array(10)
+        .fill(`*a${i - 1}`)
+        .join(', ')}]\n`;
+    }
+    await expect(parseConfig(text, '.mlsec.yaml')).rejects.toThrow(
+      '.mlsec.yaml:2: aliases expand too far (over 100 nodes per alias); refused',
+    );
+  });
 });

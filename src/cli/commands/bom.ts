@@ -3,9 +3,9 @@ import { stat } from 'node:fs/promises';
 import { basename, posix, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { buildCycloneDxBom } from '../../core/bom/cyclonedx.js';
-import { loadConfig } from '../../io/config.js';
 import { hashFiles } from '../../io/hash-pool.js';
 import { checkPaths } from '../../io/walk.js';
+import { loadCommandConfig } from '../config.js';
 import { collect, parseAlgorithm } from '../flags.js';
 import { withHashPool } from '../hash-progress.js';
 import { analyzeLicenses } from '../license-analysis.js';
@@ -41,7 +41,7 @@ export async function runBom(
   version: string,
 ): Promise<number> {
   const algorithm = parseAlgorithm(flags.algorithm);
-  const config = await loadConfig(flags.config, terminal.cwd);
+  const config = await loadCommandConfig(flags.config, terminal);
   await checkPaths([path], terminal.cwd);
   const exclude = [...config.scan.exclude, ...flags.exclude];
   const analysis = await analyzeLicenses([path], {
@@ -79,7 +79,7 @@ export async function runBom(
     serialNumber: `urn:uuid:${randomUUID()}`,
     timestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
   });
-  await writeReport(`${JSON.stringify(bom, null, 2)}\n`, flags.output, terminal);
+  await writeReport(`${JSON.stringify(bom, null, 2)}\n`, flags.output, terminal, true);
   for (const finding of analysis.reports.flatMap((r) => r.findings)) {
     terminal.stderr.write(`mlsec: ${finding.rule} ${finding.message} (${finding.path})\n`);
   }

@@ -107,7 +107,8 @@ export async function runHash(
       flags.tag ? { style: 'bsd' } : {},
     );
   }
-  await writeReport(text, flags.output, terminal);
+  // Checksum lines are data too: `sha256sum -c` must find the very names (escaped as coreutils does).
+  await writeReport(text, flags.output, terminal, true);
   return 0;
 }
 
@@ -154,7 +155,7 @@ async function runManifest(
     modelDigest: statement.subject[0]!.digest,
     ...predicate,
   };
-  await writeReport(`${JSON.stringify(document, null, 2)}\n`, flags.output, terminal);
+  await writeReport(`${JSON.stringify(document, null, 2)}\n`, flags.output, terminal, true);
   return 0;
 }
 
@@ -217,6 +218,7 @@ async function runCheck(
     flags.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderCheck(report),
     flags.output,
     terminal,
+    flags.format === 'json',
   );
   return report.ok ? 0 : 1;
 }

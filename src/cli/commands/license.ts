@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { MlsecError } from '../../core/errors.js';
 import { atLeast, isSeverity, type Severity, severities } from '../../core/findings.js';
 import type { LicenseReport } from '../../core/license/detect.js';
-import { loadConfig } from '../../io/config.js';
 import { checkPaths } from '../../io/walk.js';
+import { loadCommandConfig } from '../config.js';
 import { collect } from '../flags.js';
 import { analyzeLicenses } from '../license-analysis.js';
 import { type Terminal, writeReport } from '../output.js';
@@ -58,7 +58,7 @@ export async function runLicense(
       `unknown --fail-on ${JSON.stringify(failOn)} (expected ${severities.join(', ')} or never)`,
     );
   }
-  const config = await loadConfig(flags.config, terminal.cwd);
+  const config = await loadCommandConfig(flags.config, terminal);
   await checkPaths(paths, terminal.cwd);
   const analysis = await analyzeLicenses(paths, {
     cwd: terminal.cwd,
@@ -88,7 +88,7 @@ export async function runLicense(
       policy: analysis.policy,
     });
   }
-  await writeReport(text, flags.output, terminal);
+  await writeReport(text, flags.output, terminal, flags.format !== 'table');
   return failed ? 1 : 0;
 }
 

@@ -13,7 +13,7 @@ import type { VerifyMaterial } from '../../core/sign/verify-signature.js';
 import { listModelFiles } from '../../io/model-files.js';
 import { BlobCache, defaultCacheDir } from '../../io/registry/blob-cache.js';
 import { pullModel } from '../../io/registry/pull-model.js';
-import type { Terminal } from '../output.js';
+import { rawStream, type Terminal } from '../output.js';
 import {
   blobProgress,
   makeClient,
@@ -176,7 +176,7 @@ async function pullWith(
       blobsDownloaded: result.downloaded,
       gates,
     };
-    terminal.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    rawStream(terminal.stdout).write(`${JSON.stringify(document, null, 2)}\n`);
   } else if (result.ok) {
     const lines = [
       `pulled ${pinned}`,

@@ -18,7 +18,7 @@ import type { Attachment, PushModelResult } from '../../io/registry/push-model.j
 import { checkPaths } from '../../io/walk.js';
 import { collect } from '../flags.js';
 import { withHashPool } from '../hash-progress.js';
-import type { Terminal } from '../output.js';
+import { rawStream, type Terminal } from '../output.js';
 import {
   blobProgress,
   makeClient,
@@ -146,7 +146,7 @@ async function gateAndPush(
     if (anyBlocked(gates)) {
       await hashing.stop();
       if (format === 'json') {
-        terminal.stdout.write(
+        rawStream(terminal.stdout).write(
           `${JSON.stringify({ schemaVersion: 1, pushed: false, gates, scan: JSON.parse(report) }, null, 2)}\n`,
         );
       } else {
@@ -262,7 +262,7 @@ async function gateAndPush(
       blobs: result.blobs,
       referrers: result.referrers,
     };
-    terminal.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    rawStream(terminal.stdout).write(`${JSON.stringify(document, null, 2)}\n`);
   } else {
     const lines = [
       `pushed ${target}`,

@@ -10,9 +10,10 @@ import {
 } from '../../core/findings.js';
 import { GlobalPolicy } from '../../core/scan/policy/global-policy.js';
 import { scanArtifacts } from '../../core/scan/scan-artifact.js';
-import { loadConfig } from '../../io/config.js';
+import type { MlsecConfig } from '../../io/config.js';
 import { IntegrityCheck } from '../../io/integrity-check.js';
 import { checkPaths, toArtifacts, walkFiles } from '../../io/walk.js';
+import { loadCommandConfig } from '../config.js';
 import { collect } from '../flags.js';
 import { startSpinner, type Terminal, writeReport } from '../output.js';
 import { renderJson } from '../render/json.js';
@@ -77,7 +78,7 @@ export async function runScan(
   version: string,
 ): Promise<number> {
   const format = parseFormat(flags.format);
-  const config = await loadConfig(flags.config, terminal.cwd);
+  const config = await loadCommandConfig(flags.config, terminal);
   const failOn = parseFailOn(flags.failOn ?? config.scan.failOn ?? 'high');
   const concurrency = Number.parseInt(flags.concurrency, 10);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
@@ -116,7 +117,7 @@ export async function runScan(
     terminal,
     showClean: flags.showClean === true,
   });
-  await writeReport(text, flags.output, terminal);
+  await writeReport(text, flags.output, terminal, format !== 'table');
   if (failed) return 1;
   return reports.some((r) => r.status === 'error') ? 2 : 0;
 }
@@ -186,7 +187,7 @@ async function mergeIntegrity(
 async function mergeLicensePolicy(
   reports: FileReport[],
   paths: string[],
-  config: Awaited<ReturnType<typeof loadConfig>>,
+  config: MlsecConfig,
   terminal: Terminal,
   exclude: string[],
 ): Promise<void> {

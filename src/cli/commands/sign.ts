@@ -4,7 +4,7 @@ import { MlsecError } from '../../core/errors.js';
 import { buildOmsStatement, defaultShardSize } from '../../core/hash/manifest.js';
 import { statementBytes } from '../../core/sign/sign-bundle.js';
 import { collect } from '../flags.js';
-import type { Terminal } from '../output.js';
+import { rawStream, type Terminal } from '../output.js';
 import { addSigningOptions, type SigningFlags, signatureSpecFrom } from '../signing-flags.js';
 
 interface SignFlags extends SigningFlags {
@@ -91,7 +91,7 @@ async function runSign(
     modelDigest: statement.subject[0].digest.sha256,
     resources: predicate.resources.length,
   };
-  terminal.stdout.write(
+  (flags.format === 'json' ? rawStream(terminal.stdout) : terminal.stdout).write(
     flags.format === 'json'
       ? `${JSON.stringify(result, null, 2)}\n`
       : `signed ${model}: ${result.resources} resources, model digest sha256:${result.modelDigest} (${method})\n  signature: ${result.signature}\n`,

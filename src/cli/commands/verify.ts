@@ -6,7 +6,7 @@ import type { ManifestDiff } from '../../core/sign/compare.js';
 import { VerificationFailure } from '../../core/sign/failure.js';
 import type { VerifyReport } from '../../core/sign/verify-model.js';
 import { collect } from '../flags.js';
-import type { Terminal } from '../output.js';
+import { rawStream, type Terminal } from '../output.js';
 import { addVerifyOptions, type VerifyMaterialFlags, verifyMaterialFrom } from '../signing-flags.js';
 
 interface VerifyFlags extends VerifyMaterialFlags {
@@ -111,7 +111,7 @@ async function runVerify(
     signature: target.signature,
     ...report,
   };
-  terminal.stdout.write(
+  (flags.format === 'json' ? rawStream(terminal.stdout) : terminal.stdout).write(
     flags.format === 'json' ? `${JSON.stringify(document, null, 2)}\n` : renderText(model, report, terminal),
   );
   return report.ok ? 0 : 1;

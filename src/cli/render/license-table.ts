@@ -1,6 +1,7 @@
 import type { ChalkInstance } from 'chalk';
 import type { Severity } from '../../core/findings.js';
 import type { LicenseReport } from '../../core/license/detect.js';
+import { printable } from '../output.js';
 
 const severityColor: Record<Severity, (c: ChalkInstance) => ChalkInstance> = {
   critical: (c) => c.bgRed.white.bold,
@@ -21,15 +22,17 @@ export function renderLicenseTable(
     const concluded = report.concluded
       ? `${report.concluded} (${report.categories.join(', ')})`
       : c.yellow('no licence identified');
-    lines.push(`${c.bold(report.path)}  ${concluded}`);
-    const rows = report.detections.map((d) => [
-      d.source,
-      d.line === undefined ? d.file : `${d.file}:${d.line}`,
-      d.field,
-      truncate(d.value, 40),
-      d.expression ?? '?',
-      d.confidence.toFixed(2),
-    ]);
+    lines.push(`${c.bold(printable(report.path))}  ${concluded}`);
+    const rows = report.detections.map((d) =>
+      [
+        d.source,
+        d.line === undefined ? d.file : `${d.file}:${d.line}`,
+        d.field,
+        truncate(d.value, 40),
+        d.expression ?? '?',
+        d.confidence.toFixed(2),
+      ].map((cell) => printable(cell)),
+    );
     if (rows.length > 0) {
       const table = [['SOURCE', 'FILE', 'FIELD', 'VALUE', 'LICENCE', 'CONF'], ...rows];
       const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
@@ -40,7 +43,7 @@ export function renderLicenseTable(
     }
     for (const f of report.findings) {
       const label = severityColor[f.severity](c)(f.severity.toUpperCase().padEnd(8));
-      lines.push(`  ${label} ${f.rule}  ${f.message}  (${f.path})`);
+      lines.push(`  ${label} ${f.rule}  ${printable(f.message)}  (${printable(f.path)})`);
     }
     lines.push('');
   }

@@ -1,5 +1,6 @@
 import type { ChalkInstance } from 'chalk';
 import { type FileReport, type ScanSummary, type Severity, severities } from '../../core/findings.js';
+import { printable } from '../output.js';
 import { findingLocation } from './location.js';
 
 function paint(color: ChalkInstance, severity: Severity): (text: string) => string {
@@ -28,7 +29,11 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** Files with findings, one block each, then a one-line summary. Clean files only with `showClean`. */
+/**
+ * Files with findings, one block each, then a one-line summary. Clean files only with `showClean`.
+ * Names and messages come from the files: each is made printable whole, line feeds included, so
+ * none can start a line of its own (a forged `PASS`).
+ */
 export function renderTable(
   reports: readonly FileReport[],
   summary: ScanSummary,
@@ -39,15 +44,15 @@ export function renderTable(
   for (const report of reports) {
     if (report.findings.length === 0 && !options.showClean) continue;
     const status = report.status === 'complete' ? '' : color.yellow(` [${report.status}]`);
-    lines.push(`${color.bold(report.path)} ${color.dim(`(${report.format})`)}${status}`);
+    lines.push(`${color.bold(printable(report.path))} ${color.dim(`(${report.format})`)}${status}`);
     if (report.findings.length === 0) lines.push(`  ${color.green('no findings')}`);
     const width = Math.max(0, ...report.findings.map((f) => f.rule.length));
     for (const finding of report.findings) {
       const severity = paint(color, finding.severity)(finding.severity.toUpperCase().padEnd(8));
-      const where = findingLocation(finding);
+      const where = printable(findingLocation(finding));
       const count = finding.count && finding.count > 1 ? color.dim(` (x${finding.count})`) : '';
       lines.push(
-        `  ${severity} ${finding.rule.padEnd(width)}  ${finding.message}${count}${where ? color.dim(`  ${where}`) : ''}`,
+        `  ${severity} ${finding.rule.padEnd(width)}  ${printable(finding.message)}${count}${where ? color.dim(`  ${where}`) : ''}`,
       );
     }
     lines.push('');
