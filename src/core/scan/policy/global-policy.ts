@@ -5,6 +5,7 @@ import {
   nestedLoaders,
   python2Modules,
   python2Names,
+  reviewedModules,
   safeGlobals,
   trustedNestedLoaders,
 } from './default-globals.js';
@@ -87,6 +88,7 @@ export class GlobalPolicy {
   private readonly userAllow: RuleSet;
   private readonly safe = new RuleSet(safeGlobals);
   private readonly dangerous = new RuleSet(dangerousModules);
+  private readonly reviewed = new RuleSet(reviewedModules);
   private readonly loaders = new Set(nestedLoaders);
   private readonly trustedLoaders = new Set(trustedNestedLoaders);
   private readonly dangerousNames = new Set([
@@ -140,6 +142,10 @@ export class GlobalPolicy {
       if (hit) return verdict('dangerous', hit.reason);
     }
     if (loader) return verdict('dangerous', 'loads nested serialized data');
+    for (const path of paths) {
+      const hit = this.reviewed.find(path, true);
+      if (hit) return verdict('unknown', hit.reason);
+    }
     if (!isIdentifierPath(module) || !isIdentifierPath(name)) {
       return verdict('unknown', 'not a valid Python name');
     }

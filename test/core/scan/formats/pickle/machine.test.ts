@@ -488,3 +488,95 @@ describe('pickle machine: persistent ids resolved as the loaders resolve them', 
     }
   });
 });
+
+describe('pickle machine: the policy on builtins and security-tool gadgets', () => {
+  const callOf = (module: string, name: string, arg: Part[]) =>
+    build(op.proto(2), op.global(module, name), ...arg, op.tuple1(), op.reduce(), op.stop());
+
+  it('pure builtins called on data are safe', async () => {
+    for (const name of ['len', 'abs', 'sorted', 'repr', 'isinstance', 'format', 'next']) {
+      const { bytes } = callOf('builtins', name, [op.str('abc')]);
+      expect((await scanBytes(bytes)).findings, name).toEqual([]);
+    }
+    const { bytes } = callOf('__builtin__', 'len', [op.str('abc')]);
+    expect((await scanBytes(bytes)).findings).toEqual([]);
+  });
+
+  it('map called with a dangerous callable: both reported, map as the call', async () => {
+    const { parts, bytes } = build(
+      op.proto(2),
+      op.global('builtins', 'map'),
+      op.global('os', 'system'),
+      op.str('echo'),
+      op.tuple1(),
+      op.tuple2(),
+      op.reduce(),
+      op.stop(),
+    );
+    expect(brief((await scanBytes(bytes)).findings)).toEqual([
+      { rule: 'MLSEC-PICKLE-001', severity: 'critical', global: 'builtins.map', offset: offsetOf(parts, 6) },
+      { rule: 'MLSEC-PICKLE-002', severity: 'high', global: 'os.system', offset: offsetOf(parts, 2) },
+    ]);
+  });
+
+  it('switching off a scanner hook or Keras safe mode is a dangerous call', async () => {
+    for (const [module, name] of [
+      ['fickling.hook', 'deactivate_safe_ml_environment'],
+      ['fickling.hook', 'remove_hook'],
+      ['keras.config', 'enable_unsafe_deserialization'],
+      ['torch.serialization', 'add_safe_globals'],
+    ] as const) {
+      const { parts, bytes } = build(
+        op.proto(2),
+        op.global(module, name),
+        op.emptyTuple(),
+        op.reduce(),
+        op.stop(),
+      );
+      expect(brief((await scanBytes(bytes)).findings)).toEqual([
+        {
+          rule: 'MLSEC-PICKLE-001',
+          severity: 'critical',
+          global: `${module}.${name}`,
+          offset: offsetOf(parts, 3),
+        },
+      ]);
+    }
+  });
+
+  it('private modules that run interpreters or processes are dangerous calls', async () => {
+    for (const [module, name] of [
+      ['_xxsubinterpreters', 'run_string'],
+      ['_interpreters', 'exec'],
+      ['_posixsubprocess', 'fork_exec'],
+      ['_bootsubprocess', '_fork_exec'],
+      ['_tkinter', 'create'],
+    ] as const) {
+      const { parts, bytes } = callOf(module, name, [op.str('1+1')]);
+      expect(brief((await scanBytes(bytes)).findings)).toEqual([
+        {
+          rule: 'MLSEC-PICKLE-001',
+          severity: 'critical',
+          global: `${module}.${name}`,
+          offset: offsetOf(parts, 4),
+        },
+      ]);
+    }
+  });
+
+  it('a reviewed private module stays unknown, with its reason', async () => {
+    const { parts, bytes } = callOf('_struct', 'calcsize', [op.str('i')]);
+    const { findings } = await scanBytes(bytes);
+    expect(brief(findings)).toEqual([
+      {
+        rule: 'MLSEC-PICKLE-003',
+        severity: 'medium',
+        global: '_struct.calcsize',
+        offset: offsetOf(parts, 1),
+      },
+    ]);
+    expect(findings[0]!.message).toBe(
+      'calls _struct.calcsize, which is not on the allowlist (binary packing)',
+    );
+  });
+});
