@@ -205,6 +205,16 @@ export const safeGlobals: readonly GlobalRule[] = [
   { pattern: 'torch.nn.parameter.UninitializedParameter', reason: 'PyTorch lazy parameter' },
   { pattern: 'torch.nn.modules.*', reason: 'PyTorch layer classes (whole-model checkpoints)', classes: true },
   { pattern: 'torch.optim.*', reason: 'PyTorch optimizer and scheduler classes', classes: true },
+  {
+    pattern: 'torchvision.models.*',
+    reason: 'torchvision model classes (whole-model checkpoints)',
+    classes: true,
+  },
+  {
+    pattern: 'torchvision.ops.*',
+    reason: 'torchvision layer classes (whole-model checkpoints)',
+    classes: true,
+  },
   { pattern: 'torch.amp.grad_scaler.GradScaler', reason: 'mixed-precision scaler state' },
   { pattern: 'torch.cuda.amp.grad_scaler.GradScaler', reason: 'mixed-precision scaler state' },
   { pattern: 'torch.nn.functional.*', reason: 'PyTorch tensor functions referenced by layers' },

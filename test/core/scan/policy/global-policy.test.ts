@@ -15,6 +15,8 @@ describe('GlobalPolicy', () => {
       'torch._utils._rebuild_tensor_v2',
       'torch.FloatStorage',
       'torch.nn.modules.linear.Linear',
+      'torchvision.models.mobilenetv3.MobileNetV3',
+      'torchvision.ops.misc.Conv2dNormActivation',
       'collections.OrderedDict',
       'numpy.core.multiarray._reconstruct',
       'numpy._core.multiarray._reconstruct',
@@ -59,6 +61,8 @@ describe('GlobalPolicy', () => {
   it('does not let a class rule admit functions', () => {
     expect(verdict(policy, 'torch.nn.modules.module.register_module_forward_hook')).toBe('unknown');
     expect(verdict(policy, 'sklearn.utils.fixes.some_function')).toBe('unknown');
+    expect(verdict(policy, 'torchvision.models._api.get_weight')).toBe('unknown');
+    expect(verdict(policy, 'torchvision.io.VideoReader')).toBe('unknown');
   });
 
   it('lets configuration allow and deny, deny first', () => {
