@@ -77,6 +77,9 @@ class RuleSet {
   }
 }
 
+/** The reason of an unknown global no rule names (the reviewed ones carry their own). */
+export const unreviewedReason = 'no rule names it: a user class, or a module not yet reviewed';
+
 const userRule = (pattern: string, reason: string): GlobalRule => ({ pattern, reason });
 
 /**
@@ -149,7 +152,7 @@ export class GlobalPolicy {
     if (!isIdentifierPath(module) || !isIdentifierPath(name)) {
       return verdict('unknown', 'not a valid Python name');
     }
-    return verdict('unknown', 'not on the allowlist');
+    return verdict('unknown', unreviewedReason);
   }
 
   /** A dotted name makes CPython walk attributes from the module (`torch.serialization` + `os.system`). */

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { GlobalPolicy } from '../../../../src/core/scan/policy/global-policy.js';
+import { GlobalPolicy, unreviewedReason } from '../../../../src/core/scan/policy/global-policy.js';
 
 const verdict = (policy: GlobalPolicy, path: string) => {
   const cut = path.lastIndexOf('.');
@@ -249,7 +249,7 @@ describe('GlobalPolicy: gadgets that switch off security tooling or reach the in
 /**
  * Private modules of CPython 3.8-3.14 (stdlib_module_names, builtin_module_names and the test
  * extensions, from 3.8.18, 3.9.18, 3.10.13, 3.11.7, 3.12.1 and 3.13.0 plus the 3.14 additions and
- * the Windows-only ones). Each needs a verdict on purpose, not the default "not on the allowlist".
+ * the Windows-only ones). Each needs a verdict on purpose, not the default reason.
  */
 const privateModules = `
 __future__ __hello__ __hello_alias__ __hello_only__ __phello__ __phello_alias__ _abc _aix_support
@@ -274,7 +274,7 @@ _xxinterpqueues _xxsubinterpreters _xxtestfuzz _zoneinfo _zstd
 
 function unclassified(modules: readonly string[]): string[] {
   const policy = new GlobalPolicy();
-  return modules.filter((module) => policy.classify(module, 'anything').reason === 'not on the allowlist');
+  return modules.filter((module) => policy.classify(module, 'anything').reason === unreviewedReason);
 }
 
 const localPython = spawnSync(
