@@ -5,6 +5,7 @@ import {
   nestedLoaders,
   python2Modules,
   python2Names,
+  reviewedModules,
   safeGlobals,
   trustedNestedLoaders,
 } from './default-globals.js';
@@ -76,6 +77,9 @@ class RuleSet {
   }
 }
 
+/** The reason of an unknown global no rule names (the reviewed ones carry their own). */
+export const unreviewedReason = 'no rule names it: a user class, or a module not yet reviewed';
+
 const userRule = (pattern: string, reason: string): GlobalRule => ({ pattern, reason });
 
 /**
@@ -87,6 +91,7 @@ export class GlobalPolicy {
   private readonly userAllow: RuleSet;
   private readonly safe = new RuleSet(safeGlobals);
   private readonly dangerous = new RuleSet(dangerousModules);
+  private readonly reviewed = new RuleSet(reviewedModules);
   private readonly loaders = new Set(nestedLoaders);
   private readonly trustedLoaders = new Set(trustedNestedLoaders);
   private readonly dangerousNames = new Set([
@@ -140,10 +145,14 @@ export class GlobalPolicy {
       if (hit) return verdict('dangerous', hit.reason);
     }
     if (loader) return verdict('dangerous', 'loads nested serialized data');
+    for (const path of paths) {
+      const hit = this.reviewed.find(path, true);
+      if (hit) return verdict('unknown', hit.reason);
+    }
     if (!isIdentifierPath(module) || !isIdentifierPath(name)) {
       return verdict('unknown', 'not a valid Python name');
     }
-    return verdict('unknown', 'not on the allowlist');
+    return verdict('unknown', unreviewedReason);
   }
 
   /** A dotted name makes CPython walk attributes from the module (`torch.serialization` + `os.system`). */

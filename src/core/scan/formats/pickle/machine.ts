@@ -625,10 +625,13 @@ export class PickleMachine {
     const tag = items?.[0];
     const key = items?.[2];
     if (tag?.k === 'str' && tag.v === 'storage' && key?.k === 'str') this.analysis.addStorageKey(key.v);
-    return this.push({ k: 'persid', offset }, offset);
+    const resolves = persistentTarget(pid);
+    return this.push(resolves ? { k: 'persid', offset, resolves } : { k: 'persid', offset }, offset);
   }
 
   private call(fn: Value, args: Value, offset: number): CallValue {
+    // A loader hands back the callable inside the persistent id: the call is a call of that.
+    if (fn.k === 'persid' && fn.resolves) return this.call(fn.resolves, args, offset);
     const result: CallValue = { k: 'call', fn, args, offset, ...this.shape([args]) };
     // A call CPython makes before any later error: the stream is a pickle, whatever follows.
     if (['global', 'call', 'persid', 'ext'].includes(fn.k)) this.evidence = true;
@@ -711,6 +714,7 @@ export class PickleMachine {
       );
       return;
     }
+    if (target.k === 'persid' && target.resolves) return this.build(target.resolves, state, offset);
     if (target.k === 'persid' || target.k === 'ext') {
       this.evidence = true;
       this.analysis.report('indirectCall', `BUILD calls __setstate__ of ${describe(target)}`, offset);
@@ -778,6 +782,36 @@ function intValue(value: Value): bigint {
     }
   }
   return 0n;
+}
+
+/**
+ * What the loaders that define `persistent_load` return for a persistent id, when that is part
+ * of the id itself and may be callable (a global, or a value computed at load time):
+ * - legacy `torch.load` (magic-number format): `('module', cls, source_file, source)` returns
+ *   `cls`, the class of a whole-model checkpoint (the tuple check is an `assert`, gone under
+ *   `python -O`, so a list does the same);
+ * - legacy tar `torch.load`: any tuple returns its first item.
+ * The zip `torch.load` only resolves `('storage', ...)` ids, to storages; joblib and plain
+ * `pickle.load` define no `persistent_load` and fail. Storages, tensors and strings are not
+ * callable, so calling them is left to the indirect-call rule.
+ */
+function persistentTarget(pid: Value): Value | undefined {
+  if (pid.k !== 'seq' || (pid.kind !== 'tuple' && pid.kind !== 'list')) return undefined;
+  const [tag, second] = pid.items;
+  let target: Value | undefined;
+  if (tag && isText(tag, 'module')) target = second;
+  else if (pid.kind === 'tuple') target = tag;
+  return target && maybeCallable(target) ? target : undefined;
+}
+
+function isText(value: Value, text: string): boolean {
+  if (value.k === 'str') return value.whole && value.v === text;
+  if (value.k !== 'bytes' || !value.data || value.data.length !== text.length) return false;
+  return value.data.every((byte, i) => byte === text.charCodeAt(i));
+}
+
+function maybeCallable(value: Value): boolean {
+  return value.k === 'global' || value.k === 'call' || value.k === 'persid' || value.k === 'ext';
 }
 
 function stateDicts(state: Value): (Value & { k: 'dict' })[] {

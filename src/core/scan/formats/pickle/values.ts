@@ -9,7 +9,7 @@ export type Value =
   | CallValue
   | ({ k: 'seq'; kind: 'tuple' | 'list' | 'set' | 'frozenset'; items: Value[]; count: number } & Shape)
   | ({ k: 'dict'; entries: [Value, Value][]; count: number } & Shape)
-  | { k: 'persid'; offset: number }
+  | PersidValue
   | { k: 'ext'; code: number; offset: number }
   | { k: 'opaque'; what: string };
 
@@ -31,6 +31,17 @@ export interface CallValue extends Shape {
   state?: Value;
   /** A callable planted as `__setstate__` by an earlier BUILD. */
   setstate?: Value;
+}
+
+/**
+ * The object a loader's `persistent_load` returns. `resolves` is the value it hands back when
+ * some loader returns part of the persistent id itself (legacy `torch.save` pickles a module's
+ * class inside its id); undefined when no loader turns the id into a callable.
+ */
+export interface PersidValue {
+  k: 'persid';
+  offset: number;
+  resolves?: Value;
 }
 
 export const scalar: Value = { k: 'scalar' };

@@ -357,3 +357,226 @@ describe('pickle machine: benign checkpoints', () => {
     expect(result.partial).toBe(false);
   });
 });
+
+describe('pickle machine: persistent ids resolved as the loaders resolve them', () => {
+  /** `('module', cls, source_file, source)`: legacy torch.save of a whole model; persistent_load returns cls. */
+  const moduleId = (tag: number[], module: string, name: string): Part[] => [
+    op.mark(),
+    tag,
+    op.global(module, name),
+    op.none(),
+    op.none(),
+    op.tuple(),
+    op.binpersid(),
+  ];
+
+  it('a torch.nn class inside a legacy module id, instantiated by NEWOBJ, is safe', async () => {
+    const { bytes } = build(
+      op.proto(2),
+      ...moduleId(op.str('module'), 'torch.nn.modules.linear', 'Linear'),
+      op.emptyTuple(),
+      op.newobj(),
+      op.emptyDict(),
+      op.build(),
+      op.stop(),
+    );
+    expect((await scanBytes(bytes)).findings).toEqual([]);
+  });
+
+  it('a user class inside a module id is an unknown global called, like anywhere else', async () => {
+    const { parts, bytes } = build(
+      op.proto(2),
+      ...moduleId(op.str('module'), '__main__', 'Net'),
+      op.emptyTuple(),
+      op.newobj(),
+      op.stop(),
+    );
+    expect(brief((await scanBytes(bytes)).findings)).toEqual([
+      { rule: 'MLSEC-PICKLE-003', severity: 'medium', global: '__main__.Net', offset: offsetOf(parts, 3) },
+    ]);
+  });
+
+  it('a dangerous callable inside a module id (text or bytes tag) is a dangerous call', async () => {
+    for (const tag of [op.str('module'), op.bytes([...'module'].map((c) => c.charCodeAt(0)))]) {
+      const { parts, bytes } = build(
+        op.proto(2),
+        ...moduleId(tag, 'os', 'system'),
+        op.str('echo'),
+        op.tuple1(),
+        op.reduce(),
+        op.stop(),
+      );
+      expect(brief((await scanBytes(bytes)).findings)).toEqual([
+        { rule: 'MLSEC-PICKLE-001', severity: 'critical', global: 'os.system', offset: offsetOf(parts, 10) },
+      ]);
+    }
+  });
+
+  it('a list module id (the tuple check is an assert, gone under python -O) resolves too', async () => {
+    const { parts, bytes } = build(
+      op.proto(2),
+      op.mark(),
+      op.str('module'),
+      op.global('os', 'system'),
+      0x6c, // LIST
+      op.binpersid(),
+      op.str('echo'),
+      op.tuple1(),
+      op.reduce(),
+      op.stop(),
+    );
+    expect(brief((await scanBytes(bytes)).findings)).toEqual([
+      { rule: 'MLSEC-PICKLE-001', severity: 'critical', global: 'os.system', offset: offsetOf(parts, 8) },
+    ]);
+  });
+
+  it('the legacy tar loader returns the first item of any tuple id', async () => {
+    const { parts, bytes } = build(
+      op.proto(2),
+      op.global('os', 'system'),
+      op.tuple1(),
+      op.binpersid(),
+      op.str('echo'),
+      op.tuple1(),
+      op.reduce(),
+      op.stop(),
+    );
+    expect(brief((await scanBytes(bytes)).findings)).toEqual([
+      { rule: 'MLSEC-PICKLE-001', severity: 'critical', global: 'os.system', offset: offsetOf(parts, 6) },
+    ]);
+  });
+
+  it('BUILD on a resolved class modifies that class', async () => {
+    const { parts, bytes } = build(
+      op.proto(2),
+      ...moduleId(op.str('module'), 'torch.nn.modules.linear', 'Linear'),
+      op.emptyDict(),
+      op.build(),
+      op.stop(),
+    );
+    expect(brief((await scanBytes(bytes)).findings)).toEqual([
+      {
+        rule: 'MLSEC-PICKLE-008',
+        severity: 'high',
+        global: 'torch.nn.modules.linear.Linear',
+        offset: offsetOf(parts, 9),
+      },
+    ]);
+  });
+
+  it('an id no loader resolves to a callable stays an indirect call', async () => {
+    for (const pid of [
+      [op.str('x')],
+      storageRef('0', 4).slice(0, -1),
+      [op.str('module'), op.str('os.system'), op.tuple2()],
+      [op.str('module'), op.tuple1()],
+      [op.mark(), op.global('os', 'system'), 0x6c],
+    ]) {
+      const { parts, bytes } = build(
+        op.proto(2),
+        ...pid,
+        op.binpersid(),
+        op.str('echo'),
+        op.tuple1(),
+        op.reduce(),
+        op.stop(),
+      );
+      const findings = brief((await scanBytes(bytes)).findings).filter((f) => f.rule !== 'MLSEC-PICKLE-002');
+      expect(findings).toEqual([
+        { rule: 'MLSEC-PICKLE-005', severity: 'high', offset: offsetOf(parts, pid.length + 4) },
+      ]);
+    }
+  });
+});
+
+describe('pickle machine: the policy on builtins and security-tool gadgets', () => {
+  const callOf = (module: string, name: string, arg: Part[]) =>
+    build(op.proto(2), op.global(module, name), ...arg, op.tuple1(), op.reduce(), op.stop());
+
+  it('pure builtins called on data are safe', async () => {
+    for (const name of ['len', 'abs', 'sorted', 'repr', 'isinstance', 'format', 'next']) {
+      const { bytes } = callOf('builtins', name, [op.str('abc')]);
+      expect((await scanBytes(bytes)).findings, name).toEqual([]);
+    }
+    const { bytes } = callOf('__builtin__', 'len', [op.str('abc')]);
+    expect((await scanBytes(bytes)).findings).toEqual([]);
+  });
+
+  it('map called with a dangerous callable: both reported, map as the call', async () => {
+    const { parts, bytes } = build(
+      op.proto(2),
+      op.global('builtins', 'map'),
+      op.global('os', 'system'),
+      op.str('echo'),
+      op.tuple1(),
+      op.tuple2(),
+      op.reduce(),
+      op.stop(),
+    );
+    expect(brief((await scanBytes(bytes)).findings)).toEqual([
+      { rule: 'MLSEC-PICKLE-001', severity: 'critical', global: 'builtins.map', offset: offsetOf(parts, 6) },
+      { rule: 'MLSEC-PICKLE-002', severity: 'high', global: 'os.system', offset: offsetOf(parts, 2) },
+    ]);
+  });
+
+  it('switching off a scanner hook or Keras safe mode is a dangerous call', async () => {
+    for (const [module, name] of [
+      ['fickling.hook', 'deactivate_safe_ml_environment'],
+      ['fickling.hook', 'remove_hook'],
+      ['keras.config', 'enable_unsafe_deserialization'],
+      ['torch.serialization', 'add_safe_globals'],
+    ] as const) {
+      const { parts, bytes } = build(
+        op.proto(2),
+        op.global(module, name),
+        op.emptyTuple(),
+        op.reduce(),
+        op.stop(),
+      );
+      expect(brief((await scanBytes(bytes)).findings)).toEqual([
+        {
+          rule: 'MLSEC-PICKLE-001',
+          severity: 'critical',
+          global: `${module}.${name}`,
+          offset: offsetOf(parts, 3),
+        },
+      ]);
+    }
+  });
+
+  it('private modules that run interpreters or processes are dangerous calls', async () => {
+    for (const [module, name] of [
+      ['_xxsubinterpreters', 'run_string'],
+      ['_interpreters', 'exec'],
+      ['_posixsubprocess', 'fork_exec'],
+      ['_bootsubprocess', '_fork_exec'],
+      ['_tkinter', 'create'],
+    ] as const) {
+      const { parts, bytes } = callOf(module, name, [op.str('1+1')]);
+      expect(brief((await scanBytes(bytes)).findings)).toEqual([
+        {
+          rule: 'MLSEC-PICKLE-001',
+          severity: 'critical',
+          global: `${module}.${name}`,
+          offset: offsetOf(parts, 4),
+        },
+      ]);
+    }
+  });
+
+  it('a reviewed private module stays unknown, with its reason', async () => {
+    const { parts, bytes } = callOf('_struct', 'calcsize', [op.str('i')]);
+    const { findings } = await scanBytes(bytes);
+    expect(brief(findings)).toEqual([
+      {
+        rule: 'MLSEC-PICKLE-003',
+        severity: 'medium',
+        global: '_struct.calcsize',
+        offset: offsetOf(parts, 1),
+      },
+    ]);
+    expect(findings[0]!.message).toBe(
+      'calls _struct.calcsize, which is not on the allowlist (binary packing)',
+    );
+  });
+});
