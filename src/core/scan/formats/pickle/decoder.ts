@@ -187,8 +187,12 @@ export class PickleDecoder {
     }
     if (this.collecting || this.line || this.leftover.length > 0) {
       const offset = this.collecting?.offset ?? this.line?.offset ?? this.position;
-      this.truncatedGlobal();
       this.error = new PickleDecodeError('stream ends in the middle of an opcode', offset);
+      try {
+        this.truncatedGlobal();
+      } catch (error) {
+        if (!(error instanceof PickleDecodeError)) throw error;
+      }
     }
   }
 

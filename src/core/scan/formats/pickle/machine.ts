@@ -228,9 +228,9 @@ export class PickleMachine {
       case 0x63: // GLOBAL
         return this.push(this.lineGlobal(arg as [LineArg, LineArg], offset), offset);
       case 0x69: {
-        // INST
-        const args = this.popMark(offset);
+        // INST: the pure-Python unpickler imports before it looks for the mark.
         const cls = this.lineGlobal(arg as [LineArg, LineArg], offset);
+        const args = this.popMark(offset);
         return this.push(this.call(cls, this.seq('tuple', args), offset), offset);
       }
       case 0x6f: {
