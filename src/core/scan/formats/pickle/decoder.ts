@@ -110,6 +110,8 @@ interface CollectingLine {
   leading: boolean;
   /** Absolute offset where this line started, for the frame model. */
   lineStart: number;
+  /** Where the frame buffer ended when the line started inside it; the line crosses it there. */
+  bufferEnd: number | undefined;
 }
 
 const whitespace = new Set([0x20, 0x09, 0x0a, 0x0b, 0x0c, 0x0d]);
@@ -376,6 +378,7 @@ export class PickleDecoder {
               overflow: false,
               leading: numericLines.has(code),
               lineStart: base + found.start,
+              bufferEnd: this.tracking && this.filePos > base + found.start ? this.filePos : undefined,
             };
             return this.collectLine(buf, found.start);
           }
@@ -488,8 +491,9 @@ export class PickleDecoder {
     let k = i;
     while (k < buf.length) {
       const abs = base + k;
-      if (this.tracking && line.lineStart < this.filePos && abs === this.filePos) {
+      if (abs === line.bufferEnd && this.tracking) {
         // The line runs past the frame buffer: a file reader starts it again here.
+        line.bufferEnd = undefined;
         if (this.mode === 'file') {
           Object.assign(line, { parts: [], kept: 0, overflow: false, leading: numeric, lineStart: abs });
         } else this.diverge(line.offset, undefined, 'a text argument runs past the end of its frame');
@@ -508,6 +512,7 @@ export class PickleDecoder {
         }
         line.linesLeft -= 1;
         Object.assign(line, { parts: [], kept: 0, overflow: false, leading: numeric, lineStart: base + k });
+        if (line.bufferEnd !== undefined && line.bufferEnd <= base + k) line.bufferEnd = undefined;
         continue;
       }
       if (line.leading && whitespace.has(byte)) continue;
