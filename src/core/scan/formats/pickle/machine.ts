@@ -39,6 +39,8 @@ export interface MachineLimits {
   /** Bytes arguments kept whole so nested pickles can be scanned; the rest keep their length only. */
   maxRetainedBytes: number;
   maxStringChars: number;
+  /** Text kept per stream; past it, longer strings keep only their start. */
+  maxKeptChars: number;
 }
 
 export interface StreamEnd {
@@ -52,6 +54,9 @@ export interface StreamEnd {
 export type StreamEndHandler = (end: StreamEnd) => Directive | undefined;
 
 const retainAlways = 1 << 20;
+/** Past a limit, memoized strings up to this size are kept, this many at most, for STACK_GLOBAL. */
+const flatNameBytes = 256;
+const flatMemoEntries = 100_000;
 const pickleMagic = 0x80;
 
 interface Frame {
@@ -79,6 +84,10 @@ export class PickleMachine {
   private flat = false;
   private retained = 0;
   private valuesMade = 0;
+  private keptChars = 0;
+  private recentStrings: [string | undefined, string | undefined] = [undefined, undefined];
+  private flatMemo = new Map<number, string>();
+  private flatMemoNext = 0;
   private expansionReported = false;
   private pendingShape: Shape | undefined;
 
@@ -111,6 +120,10 @@ export class PickleMachine {
     copy.flat = this.flat;
     copy.retained = this.retained;
     copy.valuesMade = this.valuesMade;
+    copy.keptChars = this.keptChars;
+    copy.recentStrings = [...this.recentStrings];
+    copy.flatMemo = new Map(this.flatMemo);
+    copy.flatMemoNext = this.flatMemoNext;
     copy.expansionReported = this.expansionReported;
     return copy;
   }
@@ -341,6 +354,10 @@ export class PickleMachine {
     this.flat = false;
     this.retained = 0;
     this.valuesMade = 0;
+    this.keptChars = 0;
+    this.recentStrings = [undefined, undefined];
+    this.flatMemo = new Map();
+    this.flatMemoNext = 0;
     this.expansionReported = false;
     this.streamIndex += 1;
     this.streamStart = nextStart;
@@ -369,14 +386,20 @@ export class PickleMachine {
       case 0x69:
         this.lineGlobal(arg as [LineArg, LineArg], offset);
         return;
-      case 0x93:
+      case 0x93: {
         this.evidence = true;
-        this.analysis.report(
-          'dynamicGlobal',
-          'STACK_GLOBAL after an analysis limit: the imported name cannot be resolved',
-          offset,
-        );
+        const [module, name] = this.recentStrings;
+        if (module !== undefined && name !== undefined) this.importGlobal(module, name, offset);
+        else {
+          this.analysis.report(
+            'dynamicGlobal',
+            'STACK_GLOBAL after an analysis limit: the imported name cannot be resolved',
+            offset,
+          );
+        }
+        this.recentStrings = [undefined, undefined];
         return;
+      }
       case 0x82:
       case 0x83:
       case 0x84:
@@ -385,8 +408,63 @@ export class PickleMachine {
       case 0x2e:
         return this.stop(offset);
       default:
+        this.followStrings(code, arg);
         return;
     }
+  }
+
+  /**
+   * Past a limit, only the strings that STACK_GLOBAL takes are followed: the two values pushed
+   * last, when nothing took them off the stack since, and strings kept in the memo.
+   */
+  private followStrings(code: number, arg: OpArg): void {
+    const shift = (text: string | undefined) => {
+      this.recentStrings = [this.recentStrings[1], text];
+    };
+    switch (code) {
+      case 0x58: // BINUNICODE
+      case 0x8c: // SHORT_BINUNICODE
+      case 0x8d: {
+        // BINUNICODE8
+        const { data } = arg as BytesArg;
+        shift(data && data.length <= flatNameBytes ? new TextDecoder().decode(data) : undefined);
+        return;
+      }
+      case 0x68: // BINGET
+      case 0x6a: // LONG_BINGET
+        shift(this.flatMemo.get(arg as number));
+        return;
+      case 0x67: {
+        // GET
+        const index = parseMemoIndex((arg as LineArg).text, (arg as LineArg).whole);
+        shift(index === undefined ? undefined : this.flatMemo.get(Number(index)));
+        return;
+      }
+      case 0x94: // MEMOIZE
+        this.rememberString(this.flatMemoNext);
+        return;
+      case 0x71: // BINPUT
+      case 0x72: // LONG_BINPUT
+        this.rememberString(arg as number);
+        return;
+      case 0x70: {
+        // PUT
+        const index = parseMemoIndex((arg as LineArg).text, (arg as LineArg).whole);
+        if (index !== undefined) this.rememberString(Number(index));
+        return;
+      }
+      case 0x95: // FRAME
+        return;
+      default:
+        this.recentStrings = [undefined, undefined];
+    }
+  }
+
+  private rememberString(index: number): void {
+    const text = this.recentStrings[1];
+    if (text !== undefined && this.flatMemo.size < flatMemoEntries) this.flatMemo.set(index, text);
+    else this.flatMemo.delete(index);
+    this.flatMemoNext = Math.max(this.flatMemoNext, index + 1);
   }
 
   private goFlat(what: string, offset: number): undefined {
@@ -396,6 +474,13 @@ export class PickleMachine {
       offset,
     );
     this.flat = true;
+    // Names memoized so far stay known: protocol 4 fetches a module name again with BINGET.
+    for (const [index, value] of this.memo) {
+      if (this.flatMemo.size >= flatMemoEntries) break;
+      if (value.k === 'str' && value.whole && value.v.length <= flatNameBytes)
+        this.flatMemo.set(index, value.v);
+    }
+    this.flatMemoNext = this.memo.size;
     this.stack = [];
     this.marks = [];
     this.memo = new Map();
@@ -480,19 +565,27 @@ export class PickleMachine {
   }
 
   private partialStr(text: string): Value {
-    return { k: 'str', v: text.slice(0, this.limits.maxStringChars), whole: false };
+    return { k: 'str', v: copyOf(text.slice(0, this.limits.maxStringChars)), whole: false };
+  }
+
+  /** Past a budget of kept text per stream, only names-sized strings are kept whole. */
+  private keptStringChars(): number {
+    return this.keptChars > this.limits.maxKeptChars ? 64 : this.limits.maxStringChars;
   }
 
   private str(text: string): Value {
-    const max = this.limits.maxStringChars;
-    return text.length > max
-      ? { k: 'str', v: text.slice(0, max), whole: false }
-      : { k: 'str', v: text, whole: true };
+    const max = this.keptStringChars();
+    const value: Value =
+      text.length > max
+        ? { k: 'str', v: copyOf(text.slice(0, max)), whole: false }
+        : { k: 'str', v: text, whole: true };
+    this.keptChars += value.v.length;
+    return value;
   }
 
   private strFromBytes(arg: BytesArg, encoding: 'utf-8' | 'latin1'): Value {
     if (!arg.data) return { k: 'str', v: '', whole: false };
-    const max = this.limits.maxStringChars * 4;
+    const max = this.keptStringChars() * 4;
     const slice = arg.data.length > max ? arg.data.subarray(0, max) : arg.data;
     const value = this.str(new TextDecoder(encoding).decode(slice));
     return slice === arg.data ? value : { k: 'str', v: (value as { v: string }).v, whole: false };
@@ -505,7 +598,8 @@ export class PickleMachine {
       (length <= retainAlways || data[0] === pickleMagic || (data[0] === 0x50 && data[1] === 0x4b)) &&
       this.retained + length <= this.limits.maxRetainedBytes;
     if (keep) this.retained += length;
-    return { k: 'bytes', data: keep ? data : null, length, offset };
+    // A copy: the decoder hands over a view of its input chunk, which must not stay alive.
+    return { k: 'bytes', data: keep ? data.slice() : null, length, offset };
   }
 
   private seq(kind: 'tuple' | 'list' | 'set' | 'frozenset', items: Value[]): Value {
@@ -757,6 +851,11 @@ export class PickleMachine {
     // One byte of padding length, that many padding bytes, then the array.
     return layout.padded ? { prefixBytes: 1, unit: 1, extra: layout.bytes } : layout.bytes;
   }
+}
+
+/** V8 keeps a slice's parent string alive; a kept prefix of a long string must be a copy. */
+function copyOf(text: string): string {
+  return Buffer.from(text, 'utf16le').toString('utf16le');
 }
 
 const python2Builtins: Record<string, string> = { __builtin__: 'builtins' };

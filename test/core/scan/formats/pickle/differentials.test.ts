@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { defaultLimits } from '../../../../../src/core/scan/limits.js';
 import { fixture } from '../../../../helpers/cli.js';
 import { asm, op } from '../../../../helpers/pickle-asm.js';
 import { brief, scanBytes } from '../../../../helpers/scan.js';
@@ -162,6 +163,33 @@ describe('denial of service on the loader', () => {
     expect(brief(report.findings)).toEqual([
       { rule: 'MLSEC-PICKLE-002', severity: 'high', global: 'os.system', offset: 3 + depth },
       { rule: 'MLSEC-PICKLE-010', severity: 'medium', offset: 50_003 },
+    ]);
+  });
+
+  it('past the value limit, STACK_GLOBAL still resolves names pushed just before or memoized earlier', async () => {
+    const limits = { ...defaultLimits, pickle: { ...defaultLimits.pickle, maxValues: 10 } };
+    const bytes = asm(
+      op.proto(4),
+      op.str('collections'),
+      [0x94], // MEMOIZE: memo 0
+      op.str('OrderedDict'),
+      [0x94], // memo 1
+      op.stackGlobal(),
+      op.pop(),
+      ...Array.from({ length: 20 }, () => [0x29, 0x30]), // 20 empty tuples: past the limit
+      [0x68, 0], // BINGET 0
+      [0x68, 1], // BINGET 1
+      op.stackGlobal(),
+      op.pop(),
+      op.str('os'),
+      op.str('system'),
+      op.stackGlobal(),
+      op.stop(),
+    );
+    const report = await scanBytes(bytes, { limits });
+    expect(brief(report.findings)).toEqual([
+      { rule: 'MLSEC-PICKLE-002', severity: 'high', global: 'os.system', offset: bytes.length - 2 },
+      { rule: 'MLSEC-PICKLE-010', severity: 'medium', offset: 52 },
     ]);
   });
 });
