@@ -34,12 +34,12 @@ it(`fuzzes for ${seconds} s from seed ${seed}`, async () => {
       if (c.disagreements.length > 0) save(c);
       if (Date.now() - lastReport > 60_000) {
         lastReport = Date.now();
-        console.log(`${Math.round((lastReport - started) / 1000)} s: ${index + 1} cases`);
+        process.stdout.write(`${Math.round((lastReport - started) / 1000)} s: ${index + 1} cases\n`);
       }
     },
   });
   const line = `fuzz: seed ${seed}, ${result.cases} cases in ${Math.round((Date.now() - started) / 1000)} s, ${result.disagreements.length} disagreements, ${result.oracleTimeouts} oracle time-outs`;
-  console.log(line);
+  process.stdout.write(`${line}\n`);
   writeFileSync(join(out, `summary-${seed}.txt`), `${line}\n`);
   expect(result.disagreements.length, `reproducers in ${out}`).toBe(0);
 });

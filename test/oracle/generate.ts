@@ -63,10 +63,19 @@ const unknown: [string, string][] = [
   ['mymodel', 'Net'],
   ['sklearn.tree._classes', 'Helper'],
 ];
+/** Dotted names: protocol 4 walks attributes from the module (`torch.serialization` + `os.system`). */
+const dotted: [string, string][] = [
+  ['torch.serialization', 'os.system'],
+  ['collections', 'OrderedDict.fromkeys'],
+  ['builtins', 'object.__subclasses__'],
+  ['numpy', 'core.multiarray._reconstruct'],
+];
 
 function someGlobal(random: Random): [string, string] {
   const r = random();
-  return r < 0.4 ? pick(random, dangerous) : r < 0.85 ? pick(random, safe) : pick(random, unknown);
+  if (r < 0.4) return pick(random, dangerous);
+  if (r < 0.8) return pick(random, safe);
+  return r < 0.9 ? pick(random, unknown) : pick(random, dotted);
 }
 
 /** Text spellings CPython accepts for an integer (and some it does not). */
@@ -246,6 +255,32 @@ const step = (random: Random, p: Program): void => {
   if (r < 0.94 && depth >= 1 && p.proto >= 1) {
     p.ops.push([0x51]);
     p.stack.splice(-1, 1, 'value');
+    return;
+  }
+  if (r < 0.955 && p.marks.length > 0) {
+    // Opcodes that take everything down to the mark: calls, additions, or just the mark.
+    const mark = p.marks.pop()!;
+    const count = p.stack.length - mark;
+    const options: number[][] = [[0x31]];
+    if (count >= 1 && p.stack[mark] === 'global') options.push([0x6f]); // OBJ
+    if (p.proto >= 0) options.push([0x69, ...ascii(`${pick(random, [...dangerous, ...safe]).join('\n')}\n`)]); // INST
+    if (mark >= 1 && p.stack[mark - 1] === 'list') options.push([0x65]); // APPENDS
+    if (mark >= 1 && p.stack[mark - 1] === 'dict' && count % 2 === 0) options.push([0x75]); // SETITEMS
+    if (mark >= 1 && p.proto >= 4) options.push([0x90]); // ADDITEMS (on whatever is there)
+    const code = pick(random, options);
+    p.stack.splice(mark);
+    p.ops.push(code);
+    if (code[0] === 0x6f || code[0] === 0x69) p.stack.push('call');
+    return;
+  }
+  if (r < 0.96 && depth >= 3 && p.proto >= 4 && p.stack.at(-1) === 'dict' && p.stack.at(-2) === 'tuple') {
+    p.ops.push([0x92]); // NEWOBJ_EX
+    p.stack.splice(-3, 3, 'call');
+    return;
+  }
+  if (r < 0.965 && p.proto >= 4) {
+    p.ops.push(chance(random, 0.5) ? [0x8f] : [0x96, ...le(3, 8), 0x61, 0x62, 0x63]); // EMPTY_SET, BYTEARRAY8
+    p.stack.push('value');
     return;
   }
   if (r < 0.97 && p.proto >= 3) {

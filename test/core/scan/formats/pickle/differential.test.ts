@@ -3,7 +3,9 @@ import { type Case, runDifferential } from '../../../../oracle/differential.js';
 import { oracleUnavailable } from '../../../../oracle/oracle.js';
 
 const unavailable = oracleUnavailable();
-if (unavailable) console.warn(`skipping the differential pickle test: ${unavailable}`);
+const title = unavailable
+  ? `pickle scanning agrees with CPython (skipped: ${unavailable})`
+  : 'pickle scanning agrees with CPython';
 
 /** Enough of a case to reproduce it from the test output. */
 function show(c: Case): string {
@@ -17,7 +19,7 @@ function show(c: Case): string {
  * lookup, BUILD on a global) must be blocked, and an input all of them load cleanly and alike,
  * with only safe globals, must not be blocked. `npm run fuzz` runs the same comparison for longer.
  */
-describe.skipIf(unavailable !== undefined)('pickle scanning agrees with CPython', () => {
+describe.skipIf(unavailable !== undefined)(title, () => {
   it('on 4000 generated and mutated pickles (fixed seed)', async () => {
     const result = await runDifferential({ seed: 20261202, count: 4000 });
     expect(result.cases).toBe(4000);
