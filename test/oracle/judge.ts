@@ -58,11 +58,14 @@ function judgeEvent(event: OracleEvent, dangerous: Set<string>): string | undefi
       if (/\.(append|extend|add)$/.test(event.fn.result)) return undefined;
       return `calls ${event.fn.result}, a value built while loading`;
     case 'setstate':
-      if (event.kind === 'global') return `BUILD on the global ${event.on}`;
+      // A global that is no Python name is never imported: the load stops with ModuleNotFoundError.
+      if (event.kind === 'global')
+        return isIdentifierPath(event.on) ? `BUILD on the global ${event.on}` : undefined;
       if (/^persid|^__oracle_ext__/.test(event.on)) return `BUILD on ${event.on}`;
       return event.dunders.length > 0 ? `BUILD writes ${event.dunders.join(', ')}` : undefined;
     case 'setattr':
-      return /\(\)/.test(event.on) ? undefined : `sets ${event.name} on the global ${event.on}`;
+      if (/\(\)/.test(event.on) || !isIdentifierPath(event.on)) return undefined;
+      return `sets ${event.name} on the global ${event.on}`;
     case 'ext':
       return `extension code ${event.code}`;
     default:
