@@ -24,8 +24,15 @@ function wrapper(kind: Compression, detect: (head: Uint8Array) => boolean): Form
     description: `${kind} stream`,
     detect,
     async scan(source, context) {
-      const inner = streamSource(expand(kind, source.stream(), context, `${kind} data`));
-      await context.nested(inner, innerName(context.name, kind));
+      const output = expand(kind, source.stream(), context, `${kind} data`)[Symbol.asyncIterator]();
+      await context.nested(
+        streamSource({ [Symbol.asyncIterator]: () => output }),
+        innerName(context.name, kind),
+      );
+      // The loaders (joblib, gzip.open, tarfile) decompress to the end whatever the content is, so
+      // what the inner reader left unread is still decompressed, under the same guard, and dropped.
+      // A bomb behind a short header is found this way.
+      for (let next = await output.next(); !next.done; next = await output.next());
       return undefined;
     },
   };
@@ -55,8 +62,9 @@ export const zlibReader = wrapper('zlib', (head) => {
   if (cmf === undefined || flg === undefined) return false;
   if ((cmf & 0x0f) !== 8 || cmf >> 4 > 7 || ((cmf << 8) | flg) % 31 !== 0 || (flg & 0x20) !== 0) return false;
   try {
-    return inflateSync(head, { finishFlush: constants.Z_SYNC_FLUSH }).length > 0;
-  } catch {
-    return false;
+    return inflateSync(head, { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: 1 << 20 }).length > 0;
+  } catch (error) {
+    // More output than the cap from the head alone: it inflates (and is a bomb candidate).
+    return (error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE';
   }
 });

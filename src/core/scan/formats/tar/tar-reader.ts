@@ -1,7 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadEntry } from 'tar';
-import { describeError } from '../../../errors.js';
 import { streamSource } from '../../../source.js';
 import { ascii, type FormatReader, startsWith } from '../../format-reader.js';
 import { isUnsafePath } from '../zip/zip-reader.js';
@@ -76,7 +75,7 @@ export const tarReader: FormatReader = {
     }
     await parsing;
     if (parseError) {
-      context.report('damaged', `tar archive is damaged: ${describeError(parseError)}`);
+      context.report('damaged', 'tar archive is damaged: its headers cannot be parsed to the end');
       context.partial();
     }
     const legacyTorch = ['sys_info', 'pickle', 'storages'].every((name) => names.includes(name));
