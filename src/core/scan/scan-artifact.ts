@@ -83,8 +83,8 @@ export async function scanArtifact(input: ArtifactInput, options: ScanOptions = 
  * vanished file), else a fixed text, so that no internal exception's message becomes a finding.
  */
 function readFailure(error: unknown): string {
-  const { code, syscall } = (error ?? {}) as { code?: unknown; syscall?: unknown };
-  if (typeof code === 'string' && typeof syscall === 'string') return describeError(error);
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return describeError(error);
   return 'an internal error stopped the scan of this file';
 }
 
