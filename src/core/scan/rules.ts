@@ -125,9 +125,9 @@ export const rules = {
   nestingLimit: {
     id: 'MLSEC-CONTAINER-004',
     name: 'container-nesting-limit',
-    severity: 'medium',
+    severity: 'high',
     summary: 'Containers are nested deeper than the scan follows',
-    help: 'Raise the limit or unpack the archive before scanning.',
+    help: 'The content past the limit was not scanned and may run code when loaded, so this fails closed. Unpack the archive before scanning.',
   },
   unsafeMemberPath: {
     id: 'MLSEC-CONTAINER-005',
@@ -135,6 +135,13 @@ export const rules = {
     severity: 'medium',
     summary: 'Archive member has an absolute or parent-relative path',
     help: 'Extracting this archive with a naive tool writes outside the target directory.',
+  },
+  entryLimit: {
+    id: 'MLSEC-CONTAINER-006',
+    name: 'container-entry-limit',
+    severity: 'high',
+    summary: 'Archive has more members than the scan inspects',
+    help: 'Members past the limit were not scanned and may run code when loaded. Unpack the archive and scan its content.',
   },
   unrecognised: {
     id: 'MLSEC-FILE-001',

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadEntry } from 'tar';
 import { streamSource } from '../../../source.js';
 import { ascii, type FormatReader, startsWith } from '../../format-reader.js';
-import { isUnsafePath } from '../zip/zip-reader.js';
+import { isUnsafePath, reportEntryLimit } from '../zip/zip-reader.js';
 
 const fileTypes = new Set(['File', 'OldFile', 'ContiguousFile']);
 const linkTypes = new Set(['SymbolicLink', 'Link']);
@@ -40,11 +40,18 @@ export const tarReader: FormatReader = {
         notify();
       });
     const names: string[] = [];
+    let count = 0;
     for (;;) {
       if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
       const entry = queue.shift();
       if (entry === undefined) continue;
       if (entry === null) break;
+      count++;
+      if (count > context.limits.maxArchiveEntries) {
+        // Past the bound the archive is only walked to count it; nothing more is scanned.
+        entry.resume();
+        continue;
+      }
       names.push(entry.path);
       if (isUnsafePath(entry.path)) {
         context.report(
@@ -74,6 +81,7 @@ export const tarReader: FormatReader = {
       }
     }
     await parsing;
+    if (count > context.limits.maxArchiveEntries) reportEntryLimit(context, 'tar', count);
     if (parseError) {
       context.report('damaged', 'tar archive is damaged: its headers cannot be parsed to the end');
       context.partial();
