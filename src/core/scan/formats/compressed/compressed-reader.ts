@@ -68,3 +68,47 @@ export const zlibReader = wrapper('zlib', (head) => {
     return (error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE';
   }
 });
+
+const zfilePrefix = 2;
+/** len(hex(2 ** 64)): the width of joblib's length field. */
+const zfileLengthField = 19;
+/** What CPython's int(field, 16) accepts: spaces, a sign, 0x, digits with single underscores. */
+const pythonHexInt = /^[ \t\n\r\v\f]*[+-]?(?:0[xX]_?)?[0-9a-fA-F](?:_?[0-9a-fA-F])*[ \t\n\r\v\f]*$/;
+
+/**
+ * joblib's legacy compressed pickle (`ZF` files, written before joblib 0.10, still read by
+ * joblib.load through numpy_pickle_compat.read_zfile): 'ZF', the uncompressed length in hex
+ * left-justified in 19 bytes, then a zlib stream (one byte later when that byte is a space, as
+ * joblib 0.8.4 under Python 2 wrote it).
+ */
+export const joblibZfileReader: FormatReader = {
+  id: 'joblib-zfile',
+  description: 'joblib legacy compressed pickle',
+  detect(head) {
+    if (!startsWith(head, ascii('ZF')) || head.length < zfilePrefix + zfileLengthField) return false;
+    const field = head.subarray(zfilePrefix, zfilePrefix + zfileLengthField);
+    return pythonHexInt.test(String.fromCharCode(...field));
+  },
+  async scan(source, context, head) {
+    const start = zfilePrefix + zfileLengthField + (head[zfilePrefix + zfileLengthField] === 0x20 ? 1 : 0);
+    const output = expand('zlib', skipBytes(source.stream(), start), context, 'joblib zfile data')[
+      Symbol.asyncIterator
+    ]();
+    const base = context.name.slice(context.name.lastIndexOf('/') + 1);
+    await context.nested(streamSource({ [Symbol.asyncIterator]: () => output }), `${base}[zfile]`);
+    for (let next = await output.next(); !next.done; next = await output.next());
+    return undefined;
+  },
+};
+
+async function* skipBytes(chunks: AsyncIterable<Uint8Array>, count: number): AsyncIterable<Uint8Array> {
+  let skip = count;
+  for await (const chunk of chunks) {
+    if (skip >= chunk.length) {
+      skip -= chunk.length;
+      continue;
+    }
+    yield skip > 0 ? chunk.subarray(skip) : chunk;
+    skip = 0;
+  }
+}

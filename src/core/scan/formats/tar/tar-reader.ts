@@ -15,7 +15,9 @@ const linkTypes = new Set(['SymbolicLink', 'Link']);
 export const tarReader: FormatReader = {
   id: 'tar',
   description: 'tar archive',
-  detect: (head) => startsWith(head, ascii('ustar'), 257),
+  // Python's tarfile (torch.load's legacy tar path) also reads pre-POSIX (V7) archives, which have
+  // no magic: their first header is recognised by its checksum.
+  detect: (head) => startsWith(head, ascii('ustar'), 257) || isV7Header(head),
   async scan(source, context) {
     const queue: (ReadEntry | null)[] = [];
     let wake: (() => void) | undefined;
@@ -94,4 +96,22 @@ export const tarReader: FormatReader = {
 /** node-tar parses headers with Buffer methods, so plain Uint8Array chunks are viewed as Buffers. */
 async function* asBuffers(chunks: AsyncIterable<Uint8Array>): AsyncIterable<Buffer> {
   for await (const chunk of chunks) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+/** A 512-byte header with a name whose checksum field matches its bytes, as tarfile checks it. */
+function isV7Header(head: Uint8Array): boolean {
+  if (head.length < 512 || head[0] === 0) return false;
+  const field = String.fromCharCode(...head.subarray(148, 156))
+    .replace(/[\0 ]+$/, '')
+    .trim();
+  if (!/^[0-7]{1,7}$/.test(field)) return false;
+  const stored = Number.parseInt(field, 8);
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < 512; i++) {
+    const byte = i >= 148 && i < 156 ? 0x20 : head[i]!;
+    unsigned += byte;
+    signed += byte > 127 ? byte - 256 : byte;
+  }
+  return stored === unsigned || stored === signed;
 }

@@ -1,8 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { FormatReader } from '../../../../../src/core/scan/format-reader.js';
 import { formatReaders } from '../../../../../src/core/scan/formats/index.js';
-import { scanBytes } from '../../../../helpers/scan.js';
+import { osSystemPickle } from '../../../../helpers/pickle-asm.js';
+import { brief, scanBytes } from '../../../../helpers/scan.js';
+import { tarArchive } from '../../../../helpers/tar-writer.js';
 
 /** Bombs made at test time by CPython's compressors: zeros, and a pickle header before zeros. */
 const bombs = JSON.parse(
@@ -109,5 +112,46 @@ describe('corrupt compressed data', () => {
     } finally {
       table.shift();
     }
+  });
+});
+
+describe("joblib's legacy 'ZF' files", () => {
+  const zfile = (field: string, body: Uint8Array) =>
+    Uint8Array.from([...new TextEncoder().encode(`ZF${field}`), ...body]);
+  const payload = osSystemPickle();
+  const compressed = new Uint8Array(deflateSync(payload));
+
+  it.each([
+    ['0x25'.padEnd(19), 'as joblib writes it'],
+    ['0x25'.padEnd(20), 'one space wider, as joblib 0.8.4 wrote it under Python 2'],
+    ['  +0x_2_5'.padEnd(19), 'in any spelling int(field, 16) accepts'],
+  ])('reads %j (%s)', async (field) => {
+    const result = await scanBytes(zfile(field, compressed), { name: 'model.pkl' });
+    expect(result.format).toBe('joblib-zfile');
+    expect(brief(result.findings).map((f) => [f.rule, f.severity, f.member])).toEqual([
+      ['MLSEC-PICKLE-001', 'critical', 'model.pkl[zfile]'],
+    ]);
+  });
+
+  it('leaves a length field that int(field, 16) refuses (joblib fails on it) to the other readers', async () => {
+    const result = await scanBytes(zfile('0x2__5'.padEnd(19), compressed), { name: 'model.pkl' });
+    expect(result.format).not.toBe('joblib-zfile');
+  });
+});
+
+describe('pre-POSIX (V7) tar, which tarfile and so torch.load read', () => {
+  it('is recognised by its header checksum and scanned', async () => {
+    const tar = tarArchive([{ name: 'pickle', data: osSystemPickle() }]);
+    for (let at = 0; at < tar.length; at += 512) {
+      const header = tar.subarray(at, at + 512);
+      if (String.fromCharCode(...header.subarray(257, 262)) !== 'ustar') continue;
+      header.fill(0, 257, 345); // no magic, version, owner names
+      header.fill(0x20, 148, 156);
+      const sum = header.reduce((a, b) => a + b, 0);
+      header.set(new TextEncoder().encode(`${sum.toString(8).padStart(6, '0')}\0 `), 148);
+    }
+    const result = await scanBytes(tar, { name: 'legacy.pt' });
+    expect(result.format).toBe('tar');
+    expect(brief(result.findings).map((f) => [f.rule, f.member])).toEqual([['MLSEC-PICKLE-001', 'pickle']]);
   });
 });
