@@ -134,7 +134,14 @@ export const rules = {
     name: 'container-unsafe-path',
     severity: 'medium',
     summary: 'Archive member has an absolute or parent-relative path',
-    help: 'Extracting this archive with a naive tool writes outside the target directory.',
+    help: 'The loaders of this kind of archive read it in place (torch.load, numpy.load), but extracting it with a naive tool writes outside the target directory.',
+  },
+  extractedUnsafePath: {
+    id: 'MLSEC-CONTAINER-007',
+    name: 'container-unsafe-path-extracted',
+    severity: 'high',
+    summary: 'Archive that its loader extracts has a member with an absolute or parent-relative path',
+    help: 'Loading extracts this archive to disk (tar-based formats such as NeMo, TorchServe .mar), so the member is an arbitrary file write outside the target directory.',
   },
   entryLimit: {
     id: 'MLSEC-CONTAINER-006',

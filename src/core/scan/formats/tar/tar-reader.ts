@@ -55,16 +55,18 @@ export const tarReader: FormatReader = {
         continue;
       }
       names.push(entry.path);
+      // Tar-based model formats (NeMo, legacy torch) are extracted by their loaders: an escaping
+      // path or link is an arbitrary file write when the model is loaded, so it is high.
       if (isUnsafePath(entry.path)) {
         context.report(
-          'unsafeMemberPath',
-          `member ${JSON.stringify(entry.path)} would be extracted outside the target directory`,
+          'extractedUnsafePath',
+          `member ${JSON.stringify(entry.path)} is written outside the target directory when the archive is extracted`,
         );
       }
       if (linkTypes.has(entry.type) && entry.linkpath && isUnsafePath(entry.linkpath)) {
         context.report(
-          'unsafeMemberPath',
-          `link ${JSON.stringify(entry.path)} points to ${JSON.stringify(entry.linkpath)}`,
+          'extractedUnsafePath',
+          `link ${JSON.stringify(entry.path)} points to ${JSON.stringify(entry.linkpath)}, outside the target directory when the archive is extracted`,
         );
       }
       if (fileTypes.has(entry.type)) {

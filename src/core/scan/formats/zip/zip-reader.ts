@@ -125,7 +125,15 @@ export function reportEntryLimit(context: ScanContext, kind: string, declared: n
   context.partial();
 }
 
+/** TorchServe model archives: torch-model-archiver writes this member, TorchServe unzips the archive. */
+const marManifest = 'MAR-INF/MANIFEST.json';
+
+/**
+ * Unsafe member paths are high where the loader extracts the archive (a TorchServe .mar) and
+ * medium where it reads members in place (torch.load, numpy.load, zipfile).
+ */
 function reportNameIssues(entries: readonly ZipEntry[], context: ScanContext): void {
+  const extracted = entries.some((e) => e.name === marManifest);
   const seen = new Set<string>();
   for (const entry of entries) {
     if (seen.has(entry.name)) {
@@ -136,10 +144,17 @@ function reportNameIssues(entries: readonly ZipEntry[], context: ScanContext): v
     }
     seen.add(entry.name);
     if (isUnsafePath(entry.name)) {
-      context.report(
-        'unsafeMemberPath',
-        `member ${JSON.stringify(entry.name)} would be extracted outside the target directory`,
-      );
+      if (extracted) {
+        context.report(
+          'extractedUnsafePath',
+          `member ${JSON.stringify(entry.name)} of a TorchServe model archive is written outside the model directory when the archive is extracted`,
+        );
+      } else {
+        context.report(
+          'unsafeMemberPath',
+          `member ${JSON.stringify(entry.name)} would be extracted outside the target directory`,
+        );
+      }
     }
   }
 }

@@ -61,3 +61,18 @@ describe('tar bounds', () => {
     ]);
   });
 });
+
+describe('unsafe member paths in tar, which tar-based model formats (NeMo) extract', () => {
+  it('are high', async () => {
+    const names = ['../x', '/x', '..\\x'];
+    const tar = tarArchive(names.map((name) => ({ name, data: new TextEncoder().encode('x') })));
+    const result = await scanBytes(tar, { name: 'model.nemo' });
+    expect(result.findings.map((f) => [f.rule, f.severity, f.message])).toEqual(
+      names.map((name) => [
+        'MLSEC-CONTAINER-007',
+        'high',
+        `member ${JSON.stringify(name)} is written outside the target directory when the archive is extracted`,
+      ]),
+    );
+  });
+});

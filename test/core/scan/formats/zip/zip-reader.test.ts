@@ -135,3 +135,31 @@ describe('zip bounds', () => {
     ]);
   });
 });
+
+describe('unsafe member paths, by whether the loader extracts the archive', () => {
+  const names = ['../x', '/x', '..\\x'];
+  const entries = names.map((name) => ({ name, data: new TextEncoder().encode('x') }));
+
+  it('a plain zip, read in place by torch.load and numpy.load: medium', async () => {
+    const result = await scanBytes(storedZip(entries), { name: 'model.zip' });
+    expect(result.findings.map((f) => [f.rule, f.severity, f.message])).toEqual(
+      names.map((name) => [
+        'MLSEC-CONTAINER-005',
+        'medium',
+        `member ${JSON.stringify(name)} would be extracted outside the target directory`,
+      ]),
+    );
+  });
+
+  it('a TorchServe .mar, which TorchServe unzips: high', async () => {
+    const manifest = { name: 'MAR-INF/MANIFEST.json', data: new TextEncoder().encode('{}') };
+    const result = await scanBytes(storedZip([manifest, ...entries]), { name: 'model.mar' });
+    expect(result.findings.map((f) => [f.rule, f.severity, f.message])).toEqual(
+      names.map((name) => [
+        'MLSEC-CONTAINER-007',
+        'high',
+        `member ${JSON.stringify(name)} of a TorchServe model archive is written outside the model directory when the archive is extracted`,
+      ]),
+    );
+  });
+});
