@@ -10,7 +10,8 @@ export interface ScanLimits {
   /** Expansion ratio above which compressed data is treated as a bomb (past `bombFloorBytes`). */
   maxCompressionRatio: number;
   bombFloorBytes: number;
-  maxZipEntries: number;
+  /** Members of one zip or tar archive that are read; past it the rest is a finding, not scanned. */
+  maxArchiveEntries: number;
   maxCentralDirectoryBytes: number;
   /** A zip reached only through a stream (inside gzip, tar) is buffered in memory up to this size. */
   maxBufferedContainerBytes: number;
@@ -26,7 +27,7 @@ export const defaultLimits: ScanLimits = {
   maxExpandedBytes: 8 * 2 ** 30,
   maxCompressionRatio: 200,
   bombFloorBytes: 64 * 2 ** 20,
-  maxZipEntries: 500_000,
+  maxArchiveEntries: 100_000,
   maxCentralDirectoryBytes: 256 * 2 ** 20,
   maxBufferedContainerBytes: 256 * 2 ** 20,
   pickle: {

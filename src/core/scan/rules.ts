@@ -139,16 +139,30 @@ export const rules = {
   nestingLimit: {
     id: 'MLSEC-CONTAINER-004',
     name: 'container-nesting-limit',
-    severity: 'medium',
+    severity: 'high',
     summary: 'Containers are nested deeper than the scan follows',
-    help: 'Raise the limit or unpack the archive before scanning.',
+    help: 'The content past the limit was not scanned and may run code when loaded, so this fails closed. Unpack the archive before scanning.',
   },
   unsafeMemberPath: {
     id: 'MLSEC-CONTAINER-005',
     name: 'container-unsafe-path',
     severity: 'medium',
     summary: 'Archive member has an absolute or parent-relative path',
-    help: 'Extracting this archive with a naive tool writes outside the target directory.',
+    help: 'The loaders of this kind of archive read it in place (torch.load, numpy.load), but extracting it with a naive tool writes outside the target directory.',
+  },
+  extractedUnsafePath: {
+    id: 'MLSEC-CONTAINER-007',
+    name: 'container-unsafe-path-extracted',
+    severity: 'high',
+    summary: 'Archive that its loader extracts has a member with an absolute or parent-relative path',
+    help: 'Loading extracts this archive to disk (tar-based formats such as NeMo, TorchServe .mar), so the member is an arbitrary file write outside the target directory.',
+  },
+  entryLimit: {
+    id: 'MLSEC-CONTAINER-006',
+    name: 'container-entry-limit',
+    severity: 'high',
+    summary: 'Archive has more members than the scan inspects',
+    help: 'Members past the limit were not scanned and may run code when loaded. Unpack the archive and scan its content.',
   },
   unrecognised: {
     id: 'MLSEC-FILE-001',

@@ -67,7 +67,7 @@ export async function scanArtifact(input: ArtifactInput, options: ScanOptions = 
     }
   } catch (error) {
     report.status = 'error';
-    report.findings.push(makeFinding('unreadable', `cannot be read: ${describeError(error)}`, undefined));
+    report.findings.push(makeFinding('unreadable', `cannot be read: ${readFailure(error)}`, undefined));
   } finally {
     if (opened) {
       report.bytesRead = opened.bytesRead();
@@ -76,6 +76,16 @@ export async function scanArtifact(input: ArtifactInput, options: ScanOptions = 
   }
   report.findings.sort(compareFindings);
   return report;
+}
+
+/**
+ * Why a file could not be read: the operating system's message for a system error (permissions, a
+ * vanished file), else a fixed text, so that no internal exception's message becomes a finding.
+ */
+function readFailure(error: unknown): string {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return describeError(error);
+  return 'an internal error stopped the scan of this file';
 }
 
 /** Scans many artifacts, a few at a time, and returns the reports in input order. */

@@ -1,4 +1,3 @@
-import { describeError } from '../errors.js';
 import type { Finding } from '../findings.js';
 import type { ByteSource } from '../source.js';
 import {
@@ -8,6 +7,7 @@ import {
   type ReaderResult,
   type ScanContext,
 } from './context.js';
+import { corruptionMessage } from './data-error.js';
 import { type FormatReader, headBytes } from './format-reader.js';
 import { formatReaders, zipReader } from './formats/index.js';
 import { couldBePickle, pickleReader, scanPickleStream } from './formats/pickle/pickle-reader.js';
@@ -84,8 +84,9 @@ async function runReader(
     const result = await reader.scan(source, context, head);
     return { format: result?.format ?? reader.id, result };
   } catch (error) {
-    // A reader that meets input it cannot handle reports it instead of failing the scan.
-    context.report('damaged', `${reader.description} could not be read: ${describeError(error)}`);
+    // A reader that meets input it cannot handle reports it instead of failing the scan, in words
+    // of our own: an exception's text (a TypeError, a library's internals) never becomes a finding.
+    context.report('damaged', `${reader.description} could not be read (${corruptionMessage(error)})`);
     context.partial();
     return { format: reader.id, result: undefined };
   }

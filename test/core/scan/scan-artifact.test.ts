@@ -36,6 +36,21 @@ describe('scanArtifact', () => {
     });
   });
 
+  it('never puts the text of an internal exception into a finding', async () => {
+    const report = await scanArtifact({
+      path: 'model.pt',
+      size: 10,
+      open: () => Promise.reject(new TypeError("Cannot read properties of undefined (reading 'x')")),
+    });
+    expect(report.findings).toEqual([
+      {
+        rule: 'MLSEC-FILE-003',
+        severity: 'high',
+        message: 'cannot be read: an internal error stopped the scan of this file',
+      },
+    ]);
+  });
+
   it('scans many artifacts concurrently and keeps their order', async () => {
     const inputs = Array.from({ length: 9 }, (_, i) =>
       inMemory(`m${i}.pkl`, i % 3 === 0 ? osSystemPickle() : Uint8Array.from([0x80, 2, 0x7d, 0x2e])),

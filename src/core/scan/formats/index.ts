@@ -1,5 +1,5 @@
 import type { FormatReader } from '../format-reader.js';
-import { compressedReaders, zlibReader } from './compressed/compressed-reader.js';
+import { compressedReaders, joblibZfileReader, zlibReader } from './compressed/compressed-reader.js';
 import { headerOnlyReaders } from './headers/header-formats.js';
 import { npyReader } from './numpy/npy-reader.js';
 import { pickleReader } from './pickle/pickle-reader.js';
@@ -16,6 +16,7 @@ export const formatReaders: readonly FormatReader[] = [
   ...unsupportedReaders,
   zipReader,
   ...compressedReaders,
+  joblibZfileReader,
   tarReader,
   npyReader,
   ...headerOnlyReaders,

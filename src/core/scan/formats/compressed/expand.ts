@@ -1,8 +1,9 @@
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import { createGunzip, createInflate, createInflateRaw } from 'node:zlib';
-import { describeError } from '../../../errors.js';
 import type { ScanContext } from '../../context.js';
+import { corruptionMessage, UnsupportedDataError } from '../../data-error.js';
+import { decodeBzip2 } from './bzip2.js';
 import { decodeLzmaAlone } from './lzma-alone.js';
 
 export type Compression = 'gzip' | 'zlib' | 'deflate-raw' | 'bzip2' | 'xz' | 'lzma';
@@ -20,7 +21,7 @@ function decompressor(kind: Compression, input: AsyncIterable<Uint8Array>): Asyn
     case 'lzma':
       return decodeLzmaAlone(input);
     case 'bzip2':
-      return classicTransform(require('unbzip2-stream') as () => NodeJS.ReadWriteStream, input);
+      return decodeBzip2(input);
     case 'xz': {
       // Loaded on first use: the WebAssembly decoder is not needed by most scans.
       const { XzReadableStream } = require('xz-decompress') as typeof import('xz-decompress');
@@ -29,36 +30,6 @@ function decompressor(kind: Compression, input: AsyncIterable<Uint8Array>): Asyn
       ) as unknown as AsyncIterable<Uint8Array>;
     }
   }
-}
-
-/**
- * Drives a classic (through-style) transform, such as unbzip2-stream, one input chunk at a time:
- * output is handed on before the next chunk goes in, so at most one block is buffered.
- */
-async function* classicTransform(
-  create: () => NodeJS.ReadWriteStream,
-  input: AsyncIterable<Uint8Array>,
-): AsyncIterable<Uint8Array> {
-  const stream = create();
-  const queue: Uint8Array[] = [];
-  let failure: unknown;
-  let ended = false;
-  stream.on('data', (chunk: Uint8Array) => queue.push(chunk));
-  stream.on('error', (error: unknown) => {
-    failure ??= error;
-  });
-  stream.on('end', () => {
-    ended = true;
-  });
-  for await (const chunk of input) {
-    stream.write(chunk);
-    if (failure) throw failure;
-    yield* queue.splice(0);
-  }
-  stream.end();
-  for (let i = 0; !ended && !failure && i < 1000; i++) await new Promise((resolve) => setImmediate(resolve));
-  if (failure) throw failure;
-  yield* queue.splice(0);
 }
 
 /**
@@ -97,7 +68,12 @@ export async function* expand(
       yield chunk;
     }
   } catch (error) {
-    context.report('damaged', `${label} is corrupt: ${describeError(error)}`, { offset: consumed });
+    // Only messages of our own reach a finding; an internal exception's text never does.
+    if (error instanceof UnsupportedDataError) {
+      context.report('unscannable', `${label} ${error.message}; the rest was not inspected`);
+    } else {
+      context.report('damaged', `${label} is corrupt (${corruptionMessage(error)})`, { offset: consumed });
+    }
     context.partial();
   }
 }

@@ -14,7 +14,9 @@
  * one output chunk that is handed on when it is (nearly) full.
  */
 
-export class LzmaError extends Error {
+import { DataError } from '../../data-error.js';
+
+export class LzmaError extends DataError {
   override name = 'LzmaError';
 }
 

@@ -1,10 +1,9 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadEntry } from 'tar';
-import { describeError } from '../../../errors.js';
 import { streamSource } from '../../../source.js';
 import { ascii, type FormatReader, startsWith } from '../../format-reader.js';
-import { isUnsafePath } from '../zip/zip-reader.js';
+import { isUnsafePath, reportEntryLimit } from '../zip/zip-reader.js';
 
 const fileTypes = new Set(['File', 'OldFile', 'ContiguousFile']);
 const linkTypes = new Set(['SymbolicLink', 'Link']);
@@ -16,7 +15,9 @@ const linkTypes = new Set(['SymbolicLink', 'Link']);
 export const tarReader: FormatReader = {
   id: 'tar',
   description: 'tar archive',
-  detect: (head) => startsWith(head, ascii('ustar'), 257),
+  // Python's tarfile (torch.load's legacy tar path) also reads pre-POSIX (V7) archives, which have
+  // no magic: their first header is recognised by its checksum.
+  detect: (head) => startsWith(head, ascii('ustar'), 257) || isV7Header(head),
   async scan(source, context) {
     const queue: (ReadEntry | null)[] = [];
     let wake: (() => void) | undefined;
@@ -41,22 +42,31 @@ export const tarReader: FormatReader = {
         notify();
       });
     const names: string[] = [];
+    let count = 0;
     for (;;) {
       if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
       const entry = queue.shift();
       if (entry === undefined) continue;
       if (entry === null) break;
+      count++;
+      if (count > context.limits.maxArchiveEntries) {
+        // Past the bound the archive is only walked to count it; nothing more is scanned.
+        entry.resume();
+        continue;
+      }
       names.push(entry.path);
+      // Tar-based model formats (NeMo, legacy torch) are extracted by their loaders: an escaping
+      // path or link is an arbitrary file write when the model is loaded, so it is high.
       if (isUnsafePath(entry.path)) {
         context.report(
-          'unsafeMemberPath',
-          `member ${JSON.stringify(entry.path)} would be extracted outside the target directory`,
+          'extractedUnsafePath',
+          `member ${JSON.stringify(entry.path)} is written outside the target directory when the archive is extracted`,
         );
       }
       if (linkTypes.has(entry.type) && entry.linkpath && isUnsafePath(entry.linkpath)) {
         context.report(
-          'unsafeMemberPath',
-          `link ${JSON.stringify(entry.path)} points to ${JSON.stringify(entry.linkpath)}`,
+          'extractedUnsafePath',
+          `link ${JSON.stringify(entry.path)} points to ${JSON.stringify(entry.linkpath)}, outside the target directory when the archive is extracted`,
         );
       }
       if (fileTypes.has(entry.type)) {
@@ -75,8 +85,9 @@ export const tarReader: FormatReader = {
       }
     }
     await parsing;
+    if (count > context.limits.maxArchiveEntries) reportEntryLimit(context, 'tar', count);
     if (parseError) {
-      context.report('damaged', `tar archive is damaged: ${describeError(parseError)}`);
+      context.report('damaged', 'tar archive is damaged: its headers cannot be parsed to the end');
       context.partial();
     }
     const legacyTorch = ['sys_info', 'pickle', 'storages'].every((name) => names.includes(name));
@@ -87,4 +98,22 @@ export const tarReader: FormatReader = {
 /** node-tar parses headers with Buffer methods, so plain Uint8Array chunks are viewed as Buffers. */
 async function* asBuffers(chunks: AsyncIterable<Uint8Array>): AsyncIterable<Buffer> {
   for await (const chunk of chunks) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+/** A 512-byte header with a name whose checksum field matches its bytes, as tarfile checks it. */
+function isV7Header(head: Uint8Array): boolean {
+  if (head.length < 512 || head[0] === 0) return false;
+  const field = String.fromCharCode(...head.subarray(148, 156))
+    .replace(/[\0 ]+$/, '')
+    .trim();
+  if (!/^[0-7]{1,7}$/.test(field)) return false;
+  const stored = Number.parseInt(field, 8);
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < 512; i++) {
+    const byte = i >= 148 && i < 156 ? 0x20 : head[i]!;
+    unsigned += byte;
+    signed += byte > 127 ? byte - 256 : byte;
+  }
+  return stored === unsigned || stored === signed;
 }

@@ -15,6 +15,10 @@ export interface CentralDirectory {
   entries: ZipEntry[];
   /** Set when the directory is truncated or inconsistent; entries read before the damage are kept. */
   damage: string | undefined;
+  /** Entries the directory holds past `maxEntries`, which were not read. */
+  omitted: number;
+  /** Set when the end record's count disagrees with the entries the directory holds. */
+  countMismatch?: string | undefined;
 }
 
 const eocdSignature = 0x06054b50;
@@ -62,10 +66,10 @@ export async function readCentralDirectory(
   const shift = Math.max(0, cdEnd - cdSize - cdOffset);
   const start = cdOffset + shift;
   if (cdSize > limits.maxBytes) {
-    return { entries: [], damage: `central directory of ${cdSize} bytes exceeds the limit` };
+    return { entries: [], damage: `central directory of ${cdSize} bytes exceeds the limit`, omitted: 0 };
   }
   if (start + cdSize > random.size) {
-    return { entries: [], damage: 'central directory lies beyond the end of the file' };
+    return { entries: [], damage: 'central directory lies beyond the end of the file', omitted: 0 };
   }
   const bytes = await random.read(start, cdSize);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -73,37 +77,45 @@ export async function readCentralDirectory(
   const entries: ZipEntry[] = [];
   let at = 0;
   let damage: string | undefined;
-  while (entries.length < Math.min(entryCount, limits.maxEntries)) {
+  let found = 0;
+  // Walked by its size, as CPython's zipfile (and so numpy.load) does: the 16-bit count in the end
+  // record may be wrong or wrapped, and miniz (torch.load) trusts it, so a mismatch is reported.
+  while (at < bytes.length) {
     if (at + 46 > bytes.length || view.getUint32(at, true) !== centralSignature) {
-      damage = `central directory ends after ${entries.length} of ${entryCount} entries`;
+      if (found < entryCount) damage = `central directory ends after ${found} of ${entryCount} entries`;
       break;
     }
-    const flags = view.getUint16(at + 8, true);
     const nameLength = view.getUint16(at + 28, true);
     const extraLength = view.getUint16(at + 30, true);
     const commentLength = view.getUint16(at + 32, true);
     const next = at + 46 + nameLength + extraLength + commentLength;
     if (next > bytes.length) {
-      damage = `central directory entry ${entries.length + 1} is truncated`;
+      damage = `central directory entry ${found + 1} is truncated`;
       break;
     }
-    const entry: ZipEntry = {
-      name: decoder.decode(bytes.subarray(at + 46, at + 46 + nameLength)),
-      method: view.getUint16(at + 10, true),
-      flags,
-      crc32: view.getUint32(at + 16, true),
-      compressedSize: view.getUint32(at + 20, true),
-      size: view.getUint32(at + 24, true),
-      localHeaderOffset: view.getUint32(at + 42, true),
-    };
-    applyZip64Extra(entry, view, at + 46 + nameLength, extraLength);
-    entry.localHeaderOffset += shift;
-    entries.push(entry);
+    found++;
+    // Past the bound, entries are only counted.
+    if (entries.length < limits.maxEntries) {
+      const entry: ZipEntry = {
+        name: decoder.decode(bytes.subarray(at + 46, at + 46 + nameLength)),
+        method: view.getUint16(at + 10, true),
+        flags: view.getUint16(at + 8, true),
+        crc32: view.getUint32(at + 16, true),
+        compressedSize: view.getUint32(at + 20, true),
+        size: view.getUint32(at + 24, true),
+        localHeaderOffset: view.getUint32(at + 42, true),
+      };
+      applyZip64Extra(entry, view, at + 46 + nameLength, extraLength);
+      entry.localHeaderOffset += shift;
+      entries.push(entry);
+    }
     at = next;
   }
-  if (!damage && entryCount > limits.maxEntries)
-    damage = `only the first ${limits.maxEntries} entries were read`;
-  return { entries, damage };
+  const countMismatch =
+    !damage && found !== entryCount
+      ? `the central directory holds ${found} entries but its end record declares ${entryCount}; loaders that trust the count (PyTorch) see other members than those that walk the directory (zipfile, numpy)`
+      : undefined;
+  return { entries, damage, omitted: damage ? 0 : found - entries.length, countMismatch };
 }
 
 async function readZip64(

@@ -1,7 +1,9 @@
-import { crc32 } from 'node:zlib';
+import { crc32, inflateRawSync } from 'node:zlib';
 import {
   type ByteSource,
   bufferAccess,
+  bufferSource,
+  cachedAccess,
   type RandomAccess,
   randomAccessSource,
   readAllBounded,
@@ -44,8 +46,9 @@ export const zipReader: FormatReader = {
   description: 'zip archive',
   detect: (head) => startsWith(head, ascii('PK\x03\x04')) || startsWith(head, ascii('PK\x05\x06')),
   async scan(source, context) {
-    const random = source.random ?? (await bufferedAccess(source, context));
-    if (!random) return undefined;
+    const direct = source.random ?? (await bufferedAccess(source, context));
+    if (!direct) return undefined;
+    const random = cachedAccess(direct);
     const directory = await readDirectory(random, context);
     const entries = directory.entries;
     reportNameIssues(entries, context);
@@ -89,11 +92,15 @@ async function bufferedAccess(source: ByteSource, context: ScanContext): Promise
 
 async function readDirectory(random: RandomAccess, context: ScanContext): Promise<CentralDirectory> {
   const limits = {
-    maxEntries: context.limits.maxZipEntries,
+    maxEntries: context.limits.maxArchiveEntries,
     maxBytes: context.limits.maxCentralDirectoryBytes,
   };
   const directory = await readCentralDirectory(random, limits);
-  if (directory && !directory.damage) return directory;
+  if (directory && !directory.damage) {
+    if (directory.countMismatch) context.report('damaged', directory.countMismatch);
+    if (directory.omitted > 0) reportEntryLimit(context, 'zip', directory.entries.length + directory.omitted);
+    return directory;
+  }
   const why = directory?.damage ?? 'no central directory';
   // PyTorch refuses such a file, but other zip readers recover members from the local headers.
   const recovered = await scanLocalHeaders(random, limits.maxEntries);
@@ -103,10 +110,30 @@ async function readDirectory(random: RandomAccess, context: ScanContext): Promis
   return {
     entries: [...(directory?.entries ?? []), ...recovered.filter((e) => !known.has(e.localHeaderOffset))],
     damage: why,
+    omitted: 0,
   };
 }
 
+/** Fail closed: members past the bound were not inspected and may hold anything. */
+export function reportEntryLimit(context: ScanContext, kind: string, declared: number | undefined): void {
+  const { maxArchiveEntries } = context.limits;
+  const count = declared === undefined ? `more than ${maxArchiveEntries}` : `${declared}`;
+  context.report(
+    'entryLimit',
+    `${kind} archive has ${count} members; only the first ${maxArchiveEntries} were inspected`,
+  );
+  context.partial();
+}
+
+/** TorchServe model archives: torch-model-archiver writes this member, TorchServe unzips the archive. */
+const marManifest = 'MAR-INF/MANIFEST.json';
+
+/**
+ * Unsafe member paths are high where the loader extracts the archive (a TorchServe .mar) and
+ * medium where it reads members in place (torch.load, numpy.load, zipfile).
+ */
 function reportNameIssues(entries: readonly ZipEntry[], context: ScanContext): void {
+  const extracted = entries.some((e) => e.name === marManifest);
   const seen = new Set<string>();
   for (const entry of entries) {
     if (seen.has(entry.name)) {
@@ -117,10 +144,17 @@ function reportNameIssues(entries: readonly ZipEntry[], context: ScanContext): v
     }
     seen.add(entry.name);
     if (isUnsafePath(entry.name)) {
-      context.report(
-        'unsafeMemberPath',
-        `member ${JSON.stringify(entry.name)} would be extracted outside the target directory`,
-      );
+      if (extracted) {
+        context.report(
+          'extractedUnsafePath',
+          `member ${JSON.stringify(entry.name)} of a TorchServe model archive is written outside the model directory when the archive is extracted`,
+        );
+      } else {
+        context.report(
+          'unsafeMemberPath',
+          `member ${JSON.stringify(entry.name)} would be extracted outside the target directory`,
+        );
+      }
     }
   }
 }
@@ -181,11 +215,33 @@ async function scanEntry(random: RandomAccess, entry: ZipEntry, context: ScanCon
     entry.method === 0
       ? checkedSource(randomAccessSource(raw), entry, context)
       : checkedSource(
-          streamSource(expand('deflate-raw', randomAccessSource(raw).stream(), context, `member ${label}`)),
+          (await inflateSmall(raw)) ??
+            streamSource(expand('deflate-raw', randomAccessSource(raw).stream(), context, `member ${label}`)),
           entry,
           context,
         );
   return context.nested(source, entry.name);
+}
+
+const smallCompressed = 16 * 1024;
+const smallInflated = 1 << 20;
+
+/**
+ * Inflates a small member in one call: a zlib stream per member costs more than the member
+ * (200,000 small members took 18 s). Output is capped far below the bomb floor; a member that
+ * exceeds the cap, or is damaged, takes the streaming path, which guards and reports.
+ */
+async function inflateSmall(raw: RandomAccess): Promise<ByteSource | undefined> {
+  if (raw.size > smallCompressed) return undefined;
+  try {
+    const input = await raw.read(0, raw.size);
+    // A small output buffer to start with: zlib's default of 16 KiB per member adds up.
+    const chunkSize = Math.max(1024, Math.min(16 * 1024, input.length * 4));
+    const bytes = inflateRawSync(input, { maxOutputLength: smallInflated, chunkSize });
+    return bufferSource(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Verifies the CRC-32 of members that get read to the end (pickles); tensor data is never read whole. */

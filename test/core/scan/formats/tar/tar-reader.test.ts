@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { defaultLimits } from '../../../../../src/core/scan/limits.js';
 import { asm, op } from '../../../../helpers/pickle-asm.js';
 import { brief, scanBytes } from '../../../../helpers/scan.js';
 import { tarArchive } from '../../../../helpers/tar-writer.js';
@@ -37,5 +38,41 @@ describe('tar reader', () => {
     expect(brief(result.findings).map((f) => [f.rule, f.global, f.member])).toEqual([
       ['MLSEC-PICKLE-001', 'os.system', 'storages'],
     ]);
+  });
+});
+
+describe('tar bounds', () => {
+  it('scans at most maxArchiveEntries members, counts the rest, and reports it high', async () => {
+    const files = Array.from({ length: 5 }, (_, i) => ({
+      name: `f${i}.pkl`,
+      data: Uint8Array.from(i < 4 ? pickleOf(op.int(i)) : pickleOf(op.global('os', 'system'))),
+    }));
+    const result = await scanBytes(tarArchive(files), {
+      name: 'many.tar',
+      limits: { ...defaultLimits, maxArchiveEntries: 3 },
+    });
+    expect(result.partial).toBe(true);
+    expect(result.findings).toEqual([
+      {
+        rule: 'MLSEC-CONTAINER-006',
+        severity: 'high',
+        message: 'tar archive has 5 members; only the first 3 were inspected',
+      },
+    ]);
+  });
+});
+
+describe('unsafe member paths in tar, which tar-based model formats (NeMo) extract', () => {
+  it('are high', async () => {
+    const names = ['../x', '/x', '..\\x'];
+    const tar = tarArchive(names.map((name) => ({ name, data: new TextEncoder().encode('x') })));
+    const result = await scanBytes(tar, { name: 'model.nemo' });
+    expect(result.findings.map((f) => [f.rule, f.severity, f.message])).toEqual(
+      names.map((name) => [
+        'MLSEC-CONTAINER-007',
+        'high',
+        `member ${JSON.stringify(name)} is written outside the target directory when the archive is extracted`,
+      ]),
+    );
   });
 });

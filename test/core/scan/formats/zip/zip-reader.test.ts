@@ -6,7 +6,7 @@ import { GlobalPolicy } from '../../../../../src/core/scan/policy/global-policy.
 import { scanSource } from '../../../../../src/core/scan/scan-source.js';
 import { randomAccessSource } from '../../../../../src/core/source.js';
 import { fixture } from '../../../../helpers/cli.js';
-import { asm, op, storageRef } from '../../../../helpers/pickle-asm.js';
+import { asm, op, osSystemPickle, storageRef } from '../../../../helpers/pickle-asm.js';
 import { brief, scanBytes } from '../../../../helpers/scan.js';
 import { storedZip } from '../../../../helpers/zip-writer.js';
 
@@ -90,5 +90,78 @@ describe('zip reader', () => {
       true,
     ]);
     expect(['archive/data.pkl', 'a..b/c', '.hidden'].map(isUnsafePath)).toEqual([false, false, false]);
+  });
+});
+
+describe('zip bounds', () => {
+  it('reads at most maxArchiveEntries members of 200,000 and says so, high, in linear time', async () => {
+    // The test writer has no ZIP64, so the 16-bit count of the end record wraps (200000 % 65536);
+    // the directory is walked by its size, as zipfile does, and the disagreement is reported.
+    const members = Array.from({ length: 200_000 }, (_, i) => ({ name: `m/${i}`, data: new Uint8Array(0) }));
+    const bytes = storedZip(members);
+    const started = performance.now();
+    const result = await scanBytes(bytes, { name: 'many.zip' });
+    expect(performance.now() - started).toBeLessThan(15_000);
+    expect(result.partial).toBe(true);
+    expect(result.findings).toEqual([
+      {
+        rule: 'MLSEC-CONTAINER-002',
+        severity: 'medium',
+        message:
+          'the central directory holds 200000 entries but its end record declares 3392; loaders that trust the count (PyTorch) see other members than those that walk the directory (zipfile, numpy)',
+      },
+      {
+        rule: 'MLSEC-CONTAINER-006',
+        severity: 'high',
+        message: 'zip archive has 200000 members; only the first 100000 were inspected',
+      },
+    ]);
+  });
+
+  it('a payload nested past the depth limit fails closed: a high finding at the level it stopped', async () => {
+    let bytes: Uint8Array = osSystemPickle();
+    let name = 'data.pkl';
+    for (let level = 0; level < 10; level++) {
+      bytes = storedZip([{ name, data: bytes }]);
+      name = `level${level}.zip`;
+    }
+    const result = await scanBytes(bytes, { name: 'nested.zip' });
+    expect(result.partial).toBe(true);
+    expect(result.findings).toEqual([
+      {
+        rule: 'MLSEC-CONTAINER-004',
+        severity: 'high',
+        message: 'nesting deeper than 6 levels is not scanned',
+        member: 'level8.zip!level7.zip!level6.zip!level5.zip!level4.zip!level3.zip!level2.zip',
+      },
+    ]);
+  });
+});
+
+describe('unsafe member paths, by whether the loader extracts the archive', () => {
+  const names = ['../x', '/x', '..\\x'];
+  const entries = names.map((name) => ({ name, data: new TextEncoder().encode('x') }));
+
+  it('a plain zip, read in place by torch.load and numpy.load: medium', async () => {
+    const result = await scanBytes(storedZip(entries), { name: 'model.zip' });
+    expect(result.findings.map((f) => [f.rule, f.severity, f.message])).toEqual(
+      names.map((name) => [
+        'MLSEC-CONTAINER-005',
+        'medium',
+        `member ${JSON.stringify(name)} would be extracted outside the target directory`,
+      ]),
+    );
+  });
+
+  it('a TorchServe .mar, which TorchServe unzips: high', async () => {
+    const manifest = { name: 'MAR-INF/MANIFEST.json', data: new TextEncoder().encode('{}') };
+    const result = await scanBytes(storedZip([manifest, ...entries]), { name: 'model.mar' });
+    expect(result.findings.map((f) => [f.rule, f.severity, f.message])).toEqual(
+      names.map((name) => [
+        'MLSEC-CONTAINER-007',
+        'high',
+        `member ${JSON.stringify(name)} of a TorchServe model archive is written outside the model directory when the archive is extracted`,
+      ]),
+    );
   });
 });
