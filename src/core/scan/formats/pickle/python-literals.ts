@@ -70,16 +70,18 @@ function cString(text: string): string {
 
 const pySpace = /[ \t\n\r\f\v]/;
 
+/** Both C's strtol and PyLong_FromString skip ASCII blanks, then take one sign. */
+function blanksAndSign(s: string): { at: number; negative: boolean } {
+  let at = 0;
+  while (at < s.length && pySpace.test(s[at]!)) at++;
+  const negative = s[at] === '-';
+  if (s[at] === '+' || negative) at++;
+  return { at, negative };
+}
+
 /** PyLong_FromString(text, NULL, base) for base 0 (Python literal syntax) or 10; undefined where it raises. */
-export function pyLongFromString(input: string, base: 0 | 10): bigint | undefined {
-  let i = 0;
-  const s = input;
-  while (i < s.length && pySpace.test(s[i]!)) i++;
-  let negative = false;
-  if (s[i] === '+' || s[i] === '-') {
-    negative = s[i] === '-';
-    i++;
-  }
+export function pyLongFromString(s: string, base: 0 | 10): bigint | undefined {
+  let { at: i, negative } = blanksAndSign(s);
   let radix = 10;
   let zerosOnly = false;
   if (base === 0) {
@@ -121,13 +123,7 @@ const longMax = 2n ** 63n - 1n;
 
 /** glibc's strtol(s, &end, 0): the value and where it stopped; `end` 0 when no digits were read. */
 function strtol0(s: string): { value: bigint; end: number; overflow: boolean } {
-  let i = 0;
-  while (i < s.length && pySpace.test(s[i]!)) i++;
-  let negative = false;
-  if (s[i] === '+' || s[i] === '-') {
-    negative = s[i] === '-';
-    i++;
-  }
+  let { at: i, negative } = blanksAndSign(s);
   let radix = 10;
   if (s[i] === '0') {
     if ((s[i + 1] === 'x' || s[i + 1] === 'X') && /[0-9a-fA-F]/.test(s[i + 2] ?? '')) {
