@@ -29,6 +29,7 @@ import pickle
 import resource
 import signal
 import sys
+import warnings
 
 MAX_EVENTS = 2000
 EXT_CODES = 1024
@@ -44,6 +45,7 @@ class Recording:
     def __init__(self):
         self.events = []
         self.active = False
+        self.pending_modules = set()
 
     def add(self, event):
         if self.active and len(self.events) < MAX_EVENTS:
@@ -176,8 +178,10 @@ class StandInImports:
         self.real_import = builtins.__import__
 
     def fake_import(self, name, globals=None, locals=None, fromlist=(), level=0):
-        if not isinstance(name, str):
-            raise TypeError("module name must be str")
+        # Only the module find_class asked for: the interpreter's own imports while loading
+        # (warnings, codecs) stay real, so they are never mistaken for the pickle's.
+        if name not in record.pending_modules:
+            return self.real_import(name, globals, locals, fromlist, level)
         if name not in self.saved:
             self.saved[name] = sys.modules.get(name)
         sys.modules[name] = StandInModule(name)
@@ -200,10 +204,22 @@ class StandInImports:
 def audit(event, args):
     if event == "pickle.find_class" and record.active:
         module, name = args
+        record.pending_modules = modules_imported_for(module, name)
         if module == EXT_MODULE:
             record.add({"ev": "ext", "code": int(name[1:])})
         else:
             record.add({"ev": "import", "module": str(module), "name": str(name)})
+
+
+def modules_imported_for(module, name):
+    """Every module find_class may import for (module, name): Python 2 names are mapped first."""
+    import _compat_pickle
+
+    out = {module, _compat_pickle.IMPORT_MAPPING.get(module, module)}
+    mapped = _compat_pickle.NAME_MAPPING.get((module, name))
+    if mapped:
+        out.add(mapped[0])
+    return out
 
 
 def persistent_load(pid):
@@ -293,6 +309,7 @@ def setup():
     _ready = True
     sys.setrecursionlimit(3000)
     sys.unraisablehook = lambda *args: None
+    warnings.simplefilter("ignore")
     signal.signal(signal.SIGALRM, on_alarm)
     for code in range(1, EXT_CODES):
         copyreg.add_extension(EXT_MODULE, f"c{code}", code)
