@@ -1,9 +1,35 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { expect, it } from 'vitest';
-import { type Case, runDifferential } from './differential.js';
-import { oracleUnavailable } from './oracle.js';
+import { python3Missing } from '../helpers/python.js';
+import { type Case, mlsecFindings, runDifferential } from './differential.js';
+import { judge } from './judge.js';
+import { Oracle } from './oracle.js';
+
+/**
+ * MLSEC_FUZZ_REPLAY=DIR judges the reproducers (*.pkl) a run wrote to DIR again, with the scanner
+ * as it is now: each disagreement fixed leaves the list.
+ */
+const replay = process.env.MLSEC_FUZZ_REPLAY;
+
+it.runIf(replay !== undefined)(
+  `replays the reproducers in ${replay}`,
+  async () => {
+    const oracle = new Oracle();
+    const left: string[] = [];
+    const names = readdirSync(replay!).filter((name) => name.endsWith('.pkl'));
+    for (const name of names) {
+      const input = readFileSync(join(replay!, name));
+      const found = judge(await oracle.run(input), await mlsecFindings(input));
+      if (found.length > 0) left.push(`${name}: ${JSON.stringify(found)}`);
+    }
+    oracle.close();
+    process.stdout.write(`replay: ${names.length} reproducers, ${left.length} still disagree\n`);
+    expect(left).toEqual([]);
+  },
+  600_000,
+);
 
 /**
  * The differential fuzzer: MLSEC_FUZZ_SECONDS (default 60) of generated and mutated pickles,
@@ -14,8 +40,8 @@ const seconds = Number(process.env.MLSEC_FUZZ_SECONDS ?? 60);
 const seed = Number(process.env.MLSEC_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const out = resolve(process.env.MLSEC_FUZZ_OUT ?? 'fuzz-findings');
 
-it(`fuzzes for ${seconds} s from seed ${seed}`, async () => {
-  const unavailable = oracleUnavailable();
+it.runIf(replay === undefined)(`fuzzes for ${seconds} s from seed ${seed}`, async () => {
+  const unavailable = python3Missing();
   if (unavailable) throw new Error(`the fuzzer needs CPython: ${unavailable}`);
   mkdirSync(out, { recursive: true });
   const started = Date.now();

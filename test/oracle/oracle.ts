@@ -1,6 +1,7 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { python3Missing } from '../helpers/python.js';
 
 /** What one of CPython's ways of reading a pickle did (see recording_unpickler.py). */
 export interface OracleMode {
@@ -29,13 +30,7 @@ export interface OracleResult {
 const script = join(import.meta.dirname, 'recording_unpickler.py');
 
 /** Why the oracle cannot run here, or undefined when python3 is there. */
-export function oracleUnavailable(): string | undefined {
-  const probe = spawnSync('python3', ['-c', 'import pickle, resource, sys; print(sys.version_info[0])'], {
-    encoding: 'utf8',
-  });
-  if (probe.status !== 0 || probe.stdout.trim() !== '3') return 'python3 is not installed';
-  return undefined;
-}
+export const oracleUnavailable = python3Missing;
 
 interface Pending {
   resolve: (result: OracleResult) => void;

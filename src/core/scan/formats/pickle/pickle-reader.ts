@@ -138,10 +138,14 @@ export async function scanPickleStream(
     readings.push(...forked.splice(0));
     recent.dropBefore(primary.machine.streamStart);
     if (readings.every((r) => r.decoder.done)) {
-      if (!searchesTrailingData(primary, record, options)) break;
-      trailing = recent.from(primary.machine.streamStart + 1, trailingWindow);
+      if (followsStackedPickles(primary, options))
+        trailing = recent.from(primary.decoder.position, trailingWindow);
+      else if (searchesTrailingData(primary, record, options)) {
+        trailing = recent.from(primary.machine.streamStart + 1, trailingWindow);
+      } else break;
     }
   }
+  if (trailing && followsStackedPickles(primary, options)) readStackedPickles(trailing, analysis, context);
   for (const reading of readings) reading.decoder.end();
   readings.push(...forked.splice(0));
   const error = primary.decoder.error;
@@ -179,6 +183,23 @@ export async function scanPickleStream(
   return legacyTorch
     ? { format: 'pytorch-legacy', storageKeys: analysis.storageKeys }
     : { storageKeys: analysis.storageKeys };
+}
+
+/**
+ * Legacy torch.load reads five pickles and then raw storages, but a loader of stacked pickles
+ * (`while True: pickle.load(f)`) reads on: whatever pickles follow are read as it would.
+ */
+function followsStackedPickles(primary: Reading, options: PickleScanOptions): boolean {
+  return primary.legacyTorch && primary.decoder.halted && !options.tentative;
+}
+
+/** Reads pickle after pickle from the start of `trailing`; what would block is reported. */
+function readStackedPickles(trailing: RecentBytes, analysis: PickleAnalysis, context: ScanContext): void {
+  const limits = context.limits.pickle;
+  const attempt = new PickleAnalysis(context.policy, limits);
+  const machine = new PickleMachine(attempt, limits, () => undefined, false);
+  new PickleDecoder(machine.handle, limits).feed(trailing.bytes());
+  analysis.absorbBlocking(attempt, trailing.start);
 }
 
 /** Trailing data is searched after plain pickles only: record formats say where their data goes. */
