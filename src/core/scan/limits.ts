@@ -33,11 +33,11 @@ export const defaultLimits: ScanLimits = {
   pickle: {
     maxStack: 1_000_000,
     maxValueDepth: 50_000,
-    maxValues: 1_000_000,
+    maxValues: 500_000,
     expansionRatio: 64,
     maxAllocation: 2 ** 32,
     maxMarks: 100_000,
-    maxMemo: 1_000_000,
+    maxMemo: 250_000,
     maxRetainedBytes: 64 * 2 ** 20,
     maxStringChars: 4096,
     maxKeptChars: 32 * 2 ** 20,
