@@ -6,12 +6,14 @@ export const headBytes = 64 * 1024;
 
 /**
  * One format: how to recognise it from content, and how to scan it. Readers are listed in
- * the format table (formats/index.ts); detection never looks at the file name.
+ * the format table (formats/index.ts). Model formats are detected by content alone; `name` (the
+ * file or member name) is given only to readers of configuration files without magic (a
+ * `tokenizer_config.json`), which combine it with a content check.
  */
 export interface FormatReader {
   readonly id: string;
   readonly description: string;
-  detect(head: Uint8Array, source: ByteSource): boolean | Promise<boolean>;
+  detect(head: Uint8Array, source: ByteSource, name?: string): boolean | Promise<boolean>;
   scan(source: ByteSource, context: ScanContext, head: Uint8Array): Promise<ReaderResult | undefined>;
 }
 

@@ -318,6 +318,55 @@ export const rules = {
     summary: 'Model derives from a base model whose licence binds derivatives, and does not declare it',
     help: 'The card names a base_model (Llama, Gemma) whose licence applies to fine-tunes, merges and quantizations, but declares another licence. The base model terms still apply; check both.',
   },
+  ggufMalformed: {
+    id: 'MLSEC-GGUF-001',
+    name: 'gguf-malformed-header',
+    severity: 'medium',
+    summary: 'GGUF header is malformed',
+    help: 'The header is truncated, has an unknown version or value type, or a count or length that does not fit in the file. Loaders reject or misread such files, and parsers may disagree about what the header says; obtain an intact copy.',
+  },
+  ggufTensorInfo: {
+    id: 'MLSEC-GGUF-002',
+    name: 'gguf-tensor-layout',
+    severity: 'medium',
+    summary: 'GGUF tensor table does not match the file',
+    help: 'A tensor has an invalid type or shape, a duplicate name, an offset that is not aligned, that overlaps another tensor, or that points past the end of the file (a truncated download, or a file crafted to make loaders read out of bounds).',
+  },
+  ggufDuplicateKey: {
+    id: 'MLSEC-GGUF-003',
+    name: 'gguf-duplicate-key',
+    severity: 'medium',
+    summary: 'GGUF metadata key appears more than once',
+    help: 'llama.cpp rejects duplicate keys; other readers keep the first or the last value, so a second chat template or tokenizer can be shown to one tool and used by another.',
+  },
+  templateInternals: {
+    id: 'MLSEC-JINJA-001',
+    name: 'chat-template-python-internals',
+    severity: 'critical',
+    summary: 'Chat template reaches Python internals',
+    help: 'The template reads a dunder or private attribute (`__class__`, `__globals__`, `__subclasses__`, `_module`...), directly, by subscript or through a name it builds. This is how server-side template injection escapes to run commands when an application renders the template outside the Jinja sandbox (llama-cpp-python CVE-2024-34359, SGLang CVE-2026-5760). Chat templates never need it.',
+  },
+  templateDynamicAttribute: {
+    id: 'MLSEC-JINJA-002',
+    name: 'chat-template-dynamic-attribute',
+    severity: 'high',
+    summary: 'Chat template looks up an attribute whose name is built at render time',
+    help: 'An attribute or subscript name assembled from pieces (`~`, `+`, `|join`, `|format`, `|attr(...)` with a computed argument) hides which attribute is read; it is how payloads disguise `__class__` and similar names.',
+  },
+  templateGlobalObject: {
+    id: 'MLSEC-JINJA-003',
+    name: 'chat-template-global-object',
+    severity: 'high',
+    summary: 'Chat template uses a Jinja global as an object',
+    help: 'Jinja globals such as `cycler`, `joiner`, `lipsum`, `namespace`, `range`, `self`, `config` or `request` are Python objects; a template that does more than call the function (reads its attributes, passes it around) is walking towards Python internals.',
+  },
+  templateUnparsable: {
+    id: 'MLSEC-JINJA-004',
+    name: 'chat-template-unparsable',
+    severity: 'medium',
+    summary: 'Chat template cannot be parsed',
+    help: 'The template does not parse, or exceeds the size or nesting the analysis accepts, so it was not inspected. Python Jinja may still render it; review it before use.',
+  },
 } as const satisfies Record<string, RuleInfo>;
 
 export type RuleKey = keyof typeof rules;

@@ -54,7 +54,7 @@ async function scanMember(
     if (depth === 0) context.report('empty', 'file is empty');
     return { format: 'empty', result: undefined };
   }
-  const reader = await detect(head, source);
+  const reader = await detect(head, source, name);
   const primary = reader ? await runReader(reader, source, context, head) : undefined;
   // Polyglots: the same bytes may mean something else to another loader.
   if (reader !== zipReader && (await hasTrailingZip(source))) {
@@ -67,9 +67,9 @@ async function scanMember(
   return primary ?? { format: 'unknown', result: undefined };
 }
 
-async function detect(head: Uint8Array, source: ByteSource): Promise<FormatReader | undefined> {
+async function detect(head: Uint8Array, source: ByteSource, name: string): Promise<FormatReader | undefined> {
   for (const reader of formatReaders) {
-    if (await reader.detect(head, source)) return reader;
+    if (await reader.detect(head, source, name)) return reader;
   }
   return undefined;
 }

@@ -1,6 +1,8 @@
 import type { FormatReader } from '../format-reader.js';
 import { compressedReaders, joblibZfileReader, zlibReader } from './compressed/compressed-reader.js';
+import { ggufReader } from './gguf/gguf-reader.js';
 import { headerOnlyReaders } from './headers/header-formats.js';
+import { chatTemplateReader } from './jinja/chat-template-reader.js';
 import { npyReader } from './numpy/npy-reader.js';
 import { pickleReader } from './pickle/pickle-reader.js';
 import { tarReader } from './tar/tar-reader.js';
@@ -19,6 +21,8 @@ export const formatReaders: readonly FormatReader[] = [
   joblibZfileReader,
   tarReader,
   npyReader,
+  ggufReader,
+  chatTemplateReader,
   ...headerOnlyReaders,
   pickleReader,
   zlibReader,

@@ -16,12 +16,6 @@ export const headerOnlyReaders: readonly FormatReader[] = [
     scan: async () => undefined,
   },
   {
-    id: 'gguf',
-    description: 'GGUF file',
-    detect: (h) => startsWith(h, ascii('GGUF')),
-    scan: async () => undefined,
-  },
-  {
     id: 'git-lfs-pointer',
     description: 'Git LFS pointer',
     detect: (h) => startsWith(h, ascii('version https://git-lfs.github.com/spec/v1\n')),
