@@ -9,6 +9,8 @@ export interface ReaderResult {
   /** A more specific format than the reader's id (a zip that is a PyTorch checkpoint). */
   format?: string;
   storageKeys?: ReadonlySet<string>;
+  /** The format's own header rules out a pickle at byte 0 (it breaks within the first 8 bytes): skip the polyglot probe. */
+  notPickle?: boolean;
 }
 
 export interface FindingDetails {

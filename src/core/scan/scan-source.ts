@@ -61,7 +61,14 @@ async function scanMember(
     const zip = await runReader(zipReader, source, context, head);
     if (!reader) return { format: zip.format, result: zip.result };
   }
-  if (reader && reader !== pickleReader && reader !== zipReader && source.random && couldBePickle(head)) {
+  if (
+    reader &&
+    reader !== pickleReader &&
+    reader !== zipReader &&
+    !primary?.result?.notPickle &&
+    source.random &&
+    couldBePickle(head)
+  ) {
     await scanPickleStream(source.stream(), context, { tentative: true });
   }
   return primary ?? { format: 'unknown', result: undefined };

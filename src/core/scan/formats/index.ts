@@ -3,6 +3,7 @@ import { compressedReaders, joblibZfileReader, zlibReader } from './compressed/c
 import { headerOnlyReaders } from './headers/header-formats.js';
 import { npyReader } from './numpy/npy-reader.js';
 import { pickleReader } from './pickle/pickle-reader.js';
+import { safetensorsReader } from './safetensors/safetensors-reader.js';
 import { tarReader } from './tar/tar-reader.js';
 import { unsupportedReaders } from './unsupported.js';
 import { zipReader } from './zip/zip-reader.js';
@@ -19,6 +20,7 @@ export const formatReaders: readonly FormatReader[] = [
   joblibZfileReader,
   tarReader,
   npyReader,
+  safetensorsReader,
   ...headerOnlyReaders,
   pickleReader,
   zlibReader,
