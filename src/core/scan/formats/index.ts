@@ -2,6 +2,7 @@ import type { FormatReader } from '../format-reader.js';
 import { compressedReaders, joblibZfileReader, zlibReader } from './compressed/compressed-reader.js';
 import { headerOnlyReaders } from './headers/header-formats.js';
 import { npyReader } from './numpy/npy-reader.js';
+import { onnxReader } from './onnx/onnx-reader.js';
 import { pickleReader } from './pickle/pickle-reader.js';
 import { safetensorsReader } from './safetensors/safetensors-reader.js';
 import { tarReader } from './tar/tar-reader.js';
@@ -21,6 +22,7 @@ export const formatReaders: readonly FormatReader[] = [
   tarReader,
   npyReader,
   safetensorsReader,
+  onnxReader,
   ...headerOnlyReaders,
   pickleReader,
   zlibReader,
