@@ -4,6 +4,7 @@ import {
   type FindingDetails,
   joinMember,
   makeFinding,
+  type OutsideFolderCheck,
   type ReaderResult,
   type ScanContext,
 } from './context.js';
@@ -25,6 +26,7 @@ export interface SourceScan {
 interface Shared {
   policy: GlobalPolicy;
   limits: ScanLimits;
+  outsideFolder?: OutsideFolderCheck;
   findings: Finding[];
   partial: boolean;
 }
@@ -33,7 +35,7 @@ interface Shared {
 export async function scanSource(
   source: ByteSource,
   name: string,
-  options: { policy: GlobalPolicy; limits: ScanLimits },
+  options: { policy: GlobalPolicy; limits: ScanLimits; outsideFolder?: OutsideFolderCheck },
 ): Promise<SourceScan> {
   const shared: Shared = { ...options, findings: [], partial: false };
   const { format } = await scanMember(shared, source, name, undefined, 0);
@@ -101,6 +103,7 @@ async function runReader(
 
 function makeContext(shared: Shared, name: string, member: string | undefined, depth: number): ScanContext {
   return {
+    ...(member === undefined && shared.outsideFolder ? { outsideFolder: shared.outsideFolder } : {}),
     policy: shared.policy,
     limits: shared.limits,
     depth,
