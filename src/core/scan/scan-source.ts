@@ -10,6 +10,7 @@ import {
 } from './context.js';
 import { corruptionMessage } from './data-error.js';
 import { type FormatReader, headBytes } from './format-reader.js';
+import { reportExecutable } from './formats/executable/executable-reader.js';
 import { formatReaders, zipReader } from './formats/index.js';
 import { couldBePickle, pickleReader, scanPickleStream } from './formats/pickle/pickle-reader.js';
 import { hasTrailingZip } from './formats/zip/zip-reader.js';
@@ -56,6 +57,7 @@ async function scanMember(
     if (depth === 0) context.report('empty', 'file is empty');
     return { format: 'empty', result: undefined };
   }
+  if (member !== undefined) reportExecutable(head, context);
   const reader = await detect(head, source);
   const primary = reader ? await runReader(reader, source, context, head) : undefined;
   // Polyglots: the same bytes may mean something else to another loader.

@@ -1,6 +1,7 @@
 import type { FormatReader } from '../format-reader.js';
 import { compressedReaders, joblibZfileReader, zlibReader } from './compressed/compressed-reader.js';
 import { headerOnlyReaders } from './headers/header-formats.js';
+import { hfAutoMapReader } from './hf-config/auto-map.js';
 import { npyReader } from './numpy/npy-reader.js';
 import { onnxReader } from './onnx/onnx-reader.js';
 import { pickleReader } from './pickle/pickle-reader.js';
@@ -26,6 +27,7 @@ export const formatReaders: readonly FormatReader[] = [
   ...headerOnlyReaders,
   pickleReader,
   zlibReader,
+  hfAutoMapReader,
 ];
 
 export { zipReader };
