@@ -10,6 +10,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { afterAll, describe, expect, it } from 'vitest';
 import { unsafeLocation } from '../../../../../src/core/scan/formats/onnx/onnx-reader.js';
@@ -155,6 +156,12 @@ describe('ONNX reader', () => {
       const bytes = readFileSync(join(folder, 'benign', 'external-data', 'model.onnx'));
       expect((await scanBytes(bytes, { name: 'model.onnx' })).findings).toEqual([]);
     });
+  });
+
+  it('reads a model that only streams (inside gzip) from a bounded buffer', async () => {
+    const bytes = readFileSync(join(folder, 'malicious', 'external-absolute.onnx'));
+    const result = await scanBytes(gzipSync(bytes), { name: 'model.onnx.gz' });
+    expect(result.findings.map((f) => [f.rule, f.member])).toEqual([['MLSEC-ONNX-001', 'model.onnx']]);
   });
 
   it('judges locations by text as onnx and onnxruntime join them', () => {
