@@ -1,4 +1,5 @@
-import { open } from 'node:fs/promises';
+import { open, realpath } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { OpenedArtifact } from '../core/scan/scan-artifact.js';
 import { randomAccessSource } from '../core/source.js';
 
@@ -32,5 +33,29 @@ export async function openFileArtifact(path: string): Promise<OpenedArtifact> {
     bytesRead += filled;
     return filled === want ? buffer : buffer.subarray(0, filled);
   }
-  return { source, bytesRead: () => bytesRead, close: () => handle.close() };
+  return {
+    source,
+    bytesRead: () => bytesRead,
+    close: () => handle.close(),
+    outsideFolder: (location) => outsideFolder(path, location),
+  };
+}
+
+/**
+ * Why `location`, relative to the folder of `file` as loaders join it, resolves outside that
+ * folder once symbolic links are followed; undefined when it stays inside or does not exist
+ * (the loader then fails on its own).
+ */
+export async function outsideFolder(file: string, location: string): Promise<string | undefined> {
+  const folder = dirname(file);
+  const [realFolder, target] = await Promise.all([
+    realpath(folder).catch(() => undefined),
+    realpath(resolve(folder, location)).catch(() => undefined),
+  ]);
+  if (realFolder === undefined || target === undefined) return undefined;
+  const inside = relative(realFolder, target);
+  if (inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) {
+    return `resolves through a symbolic link to ${target}`;
+  }
+  return undefined;
 }

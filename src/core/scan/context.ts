@@ -9,6 +9,8 @@ export interface ReaderResult {
   /** A more specific format than the reader's id (a zip that is a PyTorch checkpoint). */
   format?: string;
   storageKeys?: ReadonlySet<string>;
+  /** The format's own header rules out a pickle at byte 0 (it breaks within the first 8 bytes): skip the polyglot probe. */
+  notPickle?: boolean;
 }
 
 export interface FindingDetails {
@@ -31,9 +33,16 @@ export interface ScanContext {
   add(finding: Finding): void;
   /** The reader could not finish; the result is partial. */
   partial(): void;
+  /**
+   * For the file itself when it lies in a file system (never for archive members): why a path
+   * relative to the file's folder resolves outside that folder (a symbolic link), if it does.
+   */
+  readonly outsideFolder?: OutsideFolderCheck;
   /** Detects the format of `source` and scans it as a member named `name` of this one. */
   nested(source: ByteSource, name: string): Promise<ReaderResult | undefined>;
 }
+
+export type OutsideFolderCheck = (relative: string) => Promise<string | undefined>;
 
 export function joinMember(parent: string | undefined, name: string): string {
   return parent === undefined ? name : `${parent}!${name}`;

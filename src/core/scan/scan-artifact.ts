@@ -1,7 +1,7 @@
 import { describeError } from '../errors.js';
 import { compareFindings, type FileReport, type Finding } from '../findings.js';
 import type { ByteSource } from '../source.js';
-import { makeFinding } from './context.js';
+import { makeFinding, type OutsideFolderCheck } from './context.js';
 import { defaultLimits, type ScanLimits } from './limits.js';
 import { GlobalPolicy } from './policy/global-policy.js';
 import { scanSource } from './scan-source.js';
@@ -10,6 +10,8 @@ import { scanSource } from './scan-source.js';
 export interface OpenedArtifact {
   source: ByteSource;
   bytesRead(): number;
+  /** Files beside this one, for formats that reference them (ONNX external data). */
+  outsideFolder?: OutsideFolderCheck;
   close(): Promise<void>;
 }
 
@@ -52,7 +54,11 @@ export async function scanArtifact(input: ArtifactInput, options: ScanOptions = 
   let opened: OpenedArtifact | undefined;
   try {
     opened = await input.open();
-    const result = await scanSource(opened.source, input.path, { policy, limits });
+    const result = await scanSource(opened.source, input.path, {
+      policy,
+      limits,
+      ...(opened.outsideFolder ? { outsideFolder: opened.outsideFolder } : {}),
+    });
     report.format = result.format;
     report.findings.push(...result.findings);
     if (result.partial) report.status = 'partial';

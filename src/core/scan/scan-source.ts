@@ -4,11 +4,13 @@ import {
   type FindingDetails,
   joinMember,
   makeFinding,
+  type OutsideFolderCheck,
   type ReaderResult,
   type ScanContext,
 } from './context.js';
 import { corruptionMessage } from './data-error.js';
 import { type FormatReader, headBytes } from './format-reader.js';
+import { reportExecutable } from './formats/executable/executable-reader.js';
 import { formatReaders, zipReader } from './formats/index.js';
 import { couldBePickle, pickleReader, scanPickleStream } from './formats/pickle/pickle-reader.js';
 import { hasTrailingZip } from './formats/zip/zip-reader.js';
@@ -25,6 +27,7 @@ export interface SourceScan {
 interface Shared {
   policy: GlobalPolicy;
   limits: ScanLimits;
+  outsideFolder?: OutsideFolderCheck;
   findings: Finding[];
   partial: boolean;
 }
@@ -33,7 +36,7 @@ interface Shared {
 export async function scanSource(
   source: ByteSource,
   name: string,
-  options: { policy: GlobalPolicy; limits: ScanLimits },
+  options: { policy: GlobalPolicy; limits: ScanLimits; outsideFolder?: OutsideFolderCheck },
 ): Promise<SourceScan> {
   const shared: Shared = { ...options, findings: [], partial: false };
   const { format } = await scanMember(shared, source, name, undefined, 0);
@@ -54,6 +57,7 @@ async function scanMember(
     if (depth === 0) context.report('empty', 'file is empty');
     return { format: 'empty', result: undefined };
   }
+  if (member !== undefined) reportExecutable(head, context);
   const reader = await detect(head, source, name);
   const primary = reader ? await runReader(reader, source, context, head) : undefined;
   // Polyglots: the same bytes may mean something else to another loader.
@@ -61,7 +65,14 @@ async function scanMember(
     const zip = await runReader(zipReader, source, context, head);
     if (!reader) return { format: zip.format, result: zip.result };
   }
-  if (reader && reader !== pickleReader && reader !== zipReader && source.random && couldBePickle(head)) {
+  if (
+    reader &&
+    reader !== pickleReader &&
+    reader !== zipReader &&
+    !primary?.result?.notPickle &&
+    source.random &&
+    couldBePickle(head)
+  ) {
     await scanPickleStream(source.stream(), context, { tentative: true });
   }
   return primary ?? { format: 'unknown', result: undefined };
@@ -94,6 +105,7 @@ async function runReader(
 
 function makeContext(shared: Shared, name: string, member: string | undefined, depth: number): ScanContext {
   return {
+    ...(member === undefined && shared.outsideFolder ? { outsideFolder: shared.outsideFolder } : {}),
     policy: shared.policy,
     limits: shared.limits,
     depth,

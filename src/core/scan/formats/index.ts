@@ -2,9 +2,12 @@ import type { FormatReader } from '../format-reader.js';
 import { compressedReaders, joblibZfileReader, zlibReader } from './compressed/compressed-reader.js';
 import { ggufReader } from './gguf/gguf-reader.js';
 import { headerOnlyReaders } from './headers/header-formats.js';
+import { hfAutoMapReader } from './hf-config/auto-map.js';
 import { chatTemplateReader } from './jinja/chat-template-reader.js';
 import { npyReader } from './numpy/npy-reader.js';
+import { onnxReader } from './onnx/onnx-reader.js';
 import { pickleReader } from './pickle/pickle-reader.js';
+import { safetensorsReader } from './safetensors/safetensors-reader.js';
 import { tarReader } from './tar/tar-reader.js';
 import { unsupportedReaders } from './unsupported.js';
 import { zipReader } from './zip/zip-reader.js';
@@ -22,10 +25,13 @@ export const formatReaders: readonly FormatReader[] = [
   tarReader,
   npyReader,
   ggufReader,
+  safetensorsReader,
+  onnxReader,
   chatTemplateReader,
   ...headerOnlyReaders,
   pickleReader,
   zlibReader,
+  hfAutoMapReader,
 ];
 
 export { zipReader };

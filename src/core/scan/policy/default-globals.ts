@@ -219,6 +219,17 @@ export const safeGlobals: readonly GlobalRule[] = [
   { pattern: 'torch.cuda.amp.grad_scaler.GradScaler', reason: 'mixed-precision scaler state' },
   { pattern: 'torch.nn.functional.*', reason: 'PyTorch tensor functions referenced by layers' },
   { pattern: 'torch._C._nn.*', reason: 'PyTorch native tensor functions referenced by layers' },
+  // TorchScript archives (torch.jit.save): their pickles name list builders that return their
+  // argument, and classes compiled from the archive's own code/ (listed by MLSEC-TORCHSCRIPT-001);
+  // no Python module is named __torch__, so pickle.load cannot import one.
+  ...['build_intlist', 'build_tensorlist', 'build_doublelist', 'build_boollist', 'build_tensor_from_id'].map(
+    (name) => ({
+      pattern: `torch.jit._pickle.${name}`,
+      reason: 'TorchScript list reconstructor (returns its argument)',
+    }),
+  ),
+  { pattern: 'torch.jit._pickle.restore_type_tag', reason: 'TorchScript type tag (returns its argument)' },
+  { pattern: '__torch__.*', reason: "TorchScript class compiled from the archive's code/", classes: true },
   // scikit-learn, joblib, SciPy and friends: estimator classes rebuilt by __new__ + __setstate__
   { pattern: 'sklearn.*', reason: 'scikit-learn estimator and data classes', classes: true },
   { pattern: 'sklearn.tree._tree.Tree', reason: 'scikit-learn tree structure' },

@@ -6,16 +6,6 @@ import { ascii, type FormatReader, startsWith } from '../../format-reader.js';
  */
 export const headerOnlyReaders: readonly FormatReader[] = [
   {
-    id: 'safetensors',
-    description: 'safetensors file',
-    detect(head, source) {
-      if (head.length < 9 || head[8] !== 0x7b) return false;
-      const length = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
-      return length > 1n && (source.size === undefined || length <= BigInt(source.size - 8));
-    },
-    scan: async () => undefined,
-  },
-  {
     id: 'git-lfs-pointer',
     description: 'Git LFS pointer',
     detect: (h) => startsWith(h, ascii('version https://git-lfs.github.com/spec/v1\n')),

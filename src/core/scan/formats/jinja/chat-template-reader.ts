@@ -1,6 +1,7 @@
 import { readAllBounded } from '../../../source.js';
 import type { FindingDetails, ScanContext } from '../../context.js';
 import type { FormatReader } from '../../format-reader.js';
+import { checkAutoMap } from '../hf-config/auto-map.js';
 import { analyseTemplate } from './template-analysis.js';
 
 /** Analyses one template and reports what it finds, each message prefixed with where it sits. */
@@ -84,6 +85,8 @@ export const chatTemplateReader: FormatReader = {
       return undefined;
     }
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
+    // A tokenizer with code of its own names it in auto_map, like a model's config.json.
+    checkAutoMap(parsed, context);
     const value = (parsed as Record<string, unknown>).chat_template;
     if (value === undefined || value === null) return { format: 'tokenizer-config' };
     if (typeof value === 'string') reportTemplate(context, 'chat_template', value);

@@ -56,7 +56,9 @@ export const zipReader: FormatReader = {
     const torch = entries.map((e) => torchPickle.exec(e.name)).find((m) => m !== null);
     const files = entries.filter((e) => !e.name.endsWith('/'));
     const npz = files.length > 0 && files.every((e) => e.name.endsWith('.npy'));
-    const format = torch ? 'pytorch' : npz ? 'npz' : undefined;
+    const torchscript = isTorchScript(files);
+    if (torchscript) reportTorchScriptCode(files, context);
+    const format = torchscript ? 'torchscript' : torch ? 'pytorch' : npz ? 'npz' : undefined;
     const pickles = entries.filter((e) => e.name.endsWith('.pkl'));
     const referenced = new Set<string>();
     for (const entry of pickles) {
@@ -78,6 +80,29 @@ export const zipReader: FormatReader = {
     return format ? { format } : undefined;
   },
 };
+
+/** torch.jit.save writes `<folder>/code/` (TorchScript source) and `<folder>/constants.pkl`. */
+function isTorchScript(files: readonly ZipEntry[]): boolean {
+  const constants = files.find((e) => /^(?:[^/]+\/)?constants\.pkl$/.test(e.name));
+  if (!constants) return false;
+  const folder = constants.name.slice(0, constants.name.length - 'constants.pkl'.length);
+  return files.some((e) => e.name.startsWith(`${folder}code/`));
+}
+
+const maxCodeFilesListed = 100;
+
+/** The TorchScript source files, one finding each: torch.jit.load compiles and runs them. */
+function reportTorchScriptCode(files: readonly ZipEntry[], context: ScanContext): void {
+  const code = files.filter((e) => /^(?:[^/]+\/)?code\/.*\.py$/.test(e.name));
+  for (const entry of code.slice(0, maxCodeFilesListed)) {
+    context.report('torchscriptCode', `TorchScript code ${JSON.stringify(entry.name)} (${entry.size} bytes)`);
+  }
+  if (code.length > maxCodeFilesListed) {
+    context.report('torchscriptCode', `${code.length - maxCodeFilesListed} more TorchScript code files`, {
+      count: code.length - maxCodeFilesListed,
+    });
+  }
+}
 
 async function bufferedAccess(source: ByteSource, context: ScanContext): Promise<RandomAccess | undefined> {
   const bytes = await readAllBounded(source, context.limits.maxBufferedContainerBytes);

@@ -135,7 +135,8 @@ describe('chat templates: huge and deeply nested input is bounded', () => {
   });
 
   it('nested loops over huge ranges are never rendered', () => {
-    const template = '{% for a in range(100000) %}{% for b in range(100000) %}{{ a ~ b }}{% endfor %}{% endfor %}';
+    const template =
+      '{% for a in range(100000) %}{% for b in range(100000) %}{{ a ~ b }}{% endfor %}{% endfor %}';
     expect(analyseTemplate(template)).toEqual([]);
   });
 });
