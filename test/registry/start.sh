@@ -23,6 +23,20 @@ chmod 700 "$state"
 free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
+# A bcrypt htpasswd file, the only kind docker-registry reads: apache2-utils when it is there,
+# else bcryptjs from the project's own dev dependencies.
+write_htpasswd() {
+  if command -v htpasswd >/dev/null; then
+    htpasswd -Bbn "$1" "$2" | sed '/^$/d' >"$3"
+  else
+    (cd "$here/../.." && node -e '
+      const [user, password, file] = process.argv.slice(1);
+      import("bcryptjs").then(({ default: bcrypt }) =>
+        require("node:fs").writeFileSync(file, `${user}:${bcrypt.hashSync(password, 10)}\n`));
+    ' "$1" "$2" "$3") || die "cannot write an htpasswd file (npm ci installs bcryptjs)"
+  fi
+}
+
 auth=""
 tls=""
 scheme=http
@@ -32,16 +46,14 @@ case "$mode" in
   htpasswd)
     prefix=MLSEC_TEST_REGISTRY_BASIC
     user=mlsec; password=$(random_hex 12)
-    command -v htpasswd >/dev/null || die "htpasswd is not installed (apt-get install apache2-utils)"
-    htpasswd -Bbn "$user" "$password" | sed '/^$/d' >"$state/htpasswd"
+    write_htpasswd "$user" "$password" "$state/htpasswd"
     auth=$(printf 'auth:\n  htpasswd:\n    realm: mlsec-test\n    path: %s\n' "$state/htpasswd")
     exports+=("${prefix}_USER=$user" "${prefix}_PASSWORD=$password")
     ;;
   tls)
     prefix=MLSEC_TEST_REGISTRY_TLS
     user=mlsec; password=$(random_hex 12)
-    command -v htpasswd >/dev/null || die "htpasswd is not installed (apt-get install apache2-utils)"
-    htpasswd -Bbn "$user" "$password" | sed '/^$/d' >"$state/htpasswd"
+    write_htpasswd "$user" "$password" "$state/htpasswd"
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
       -keyout "$state/tls-key.pem" -out "$state/ca.pem" -subj "/CN=127.0.0.1" \
       -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1 || die "openssl could not make the TLS certificate"
