@@ -198,7 +198,10 @@ function readStackedPickles(trailing: RecentBytes, analysis: PickleAnalysis, con
   const limits = context.limits.pickle;
   const attempt = new PickleAnalysis(context.policy, limits);
   const machine = new PickleMachine(attempt, limits, () => undefined, false);
-  new PickleDecoder(machine.handle, limits).feed(trailing.bytes());
+  const decoder = new PickleDecoder(machine.handle, limits);
+  decoder.feed(trailing.bytes());
+  // At the end of the file, a reader acts on a last line without its newline (PickleDecoder.end).
+  if (!trailing.truncated) decoder.end();
   analysis.absorbBlocking(attempt, trailing.start);
 }
 
@@ -244,6 +247,7 @@ function searchTrailingData(trailing: RecentBytes, analysis: PickleAnalysis, con
       return machine.handle(code, arg, offset);
     }, limits);
     decoder.feed(bytes.subarray(start));
+    if (!trailing.truncated) decoder.end();
     work += 64 + decoder.position;
     if (machine.evidence || decoder.halted) analysis.absorbBlocking(attempt, trailing.start + start);
   }

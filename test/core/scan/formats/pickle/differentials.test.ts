@@ -90,6 +90,15 @@ describe('text literals: what CPython accepts, mlsec reads', () => {
 });
 
 describe('trailing data', () => {
+  it('a last GLOBAL without its newline imports what the pure-Python reader imports (the name less a byte)', async () => {
+    const legacy = readFileSync(fixture('malicious/torch-legacy-sixth-pickle.pt'));
+    const fivePickles = legacy.subarray(0, legacy.length - payload0.length);
+    const bytes = asm(Array.from(fivePickles), Array.from(enc.encode('cos\nsystemX')));
+    expect(brief((await scanBytes(bytes)).findings)).toEqual([
+      { rule: 'MLSEC-PICKLE-002', severity: 'high', global: 'os.system', offset: fivePickles.length },
+    ]);
+  });
+
   it('a pickle after a junk byte is analysed like the first', async () => {
     expect(await scanFixture('malicious/trailing-junk-then-payload.pkl')).toEqual([
       osSystem(103),
