@@ -1,9 +1,8 @@
 import type { FormatReader } from '../format-reader.js';
 import { compressedReaders, joblibZfileReader, zlibReader } from './compressed/compressed-reader.js';
+import { configTextReader } from './config/config-text-reader.js';
 import { headerOnlyReaders } from './headers/header-formats.js';
-import { hydraConfigReader } from './hydra/hydra-reader.js';
 import { hdf5Reader } from './keras/hdf5-reader.js';
-import { kerasJsonReader } from './keras/keras-json-reader.js';
 import { npyReader } from './numpy/npy-reader.js';
 import { pickleReader } from './pickle/pickle-reader.js';
 import { tarReader } from './tar/tar-reader.js';
@@ -25,9 +24,8 @@ export const formatReaders: readonly FormatReader[] = [
   hdf5Reader,
   ...headerOnlyReaders,
   pickleReader,
-  kerasJsonReader,
-  hydraConfigReader,
   zlibReader,
+  configTextReader,
 ];
 
 export { zipReader };

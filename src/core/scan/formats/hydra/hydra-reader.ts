@@ -1,15 +1,9 @@
-import { readAllBounded } from '../../../source.js';
 import type { ScanContext } from '../../context.js';
-import type { FormatReader } from '../../format-reader.js';
 import { classifyReference } from '../../policy/callable-reference.js';
-import { looksLikeText, walkObjects } from '../config/walk.js';
-
-/** Config files are read whole; NeMo's model_config.yaml is a few kilobytes. */
-export const maxHydraConfigBytes = 16 * 2 ** 20;
+import { walkObjects } from '../config/walk.js';
 
 /** Keys whose value Hydra-style instantiators import and call (`_call_` is HyFI's spelling). */
 const targetKeys = ['_target_', '_call_'] as const;
-const targetMention = /(?:^|[\s{,"'])_(?:target|call)_["']?\s*:/m;
 
 /**
  * The namespaces NeMo's `safe_instantiate` allows (NeMo >= 2.4, CVE-2025-23304 fix): ordinary in
@@ -37,58 +31,40 @@ const safeTargetPrefixes = [
 /**
  * Hydra and NeMo configs (YAML or JSON, alone or inside a `.nemo` archive): every `_target_` and
  * `_call_` is a callable reference that `hydra.utils.instantiate` imports and calls, judged with
- * the pickle global policy.
+ * the pickle global policy. `parsed` is the document when the caller parsed it as JSON already.
  */
-export const hydraConfigReader: FormatReader = {
-  id: 'hydra-config',
-  description: 'Hydra/NeMo config',
-  detect: (head) => looksLikeText(head) && targetMention.test(new TextDecoder().decode(head)),
-  async scan(source, context) {
-    const bytes = await readAllBounded(source, maxHydraConfigBytes);
-    if (!bytes) {
-      context.report(
-        'hydraUnreadable',
-        `config is larger than ${maxHydraConfigBytes} bytes; its targets were not inspected`,
-      );
-      context.partial();
-      return undefined;
+export async function inspectHydraText(text: string, context: ScanContext, parsed?: unknown): Promise<void> {
+  const documents = parsed !== undefined ? [parsed] : await parseDocuments(text);
+  if (documents === undefined) {
+    context.report('hydraUnreadable', 'config is not valid YAML or JSON; targets were read from its lines');
+    context.partial();
+    for (const match of text.matchAll(/(?:^|[\s{,"'])(_(?:target|call)_)["']?\s*:\s*["']?([^"'\s,}#]+)/gm)) {
+      judgeTarget(match[2]!, `${match[1]!} (line text)`, context);
     }
-    const text = new TextDecoder().decode(bytes);
-    const documents = await parseDocuments(text);
-    if (documents === undefined) {
-      context.report('hydraUnreadable', 'config is not valid YAML or JSON; targets were read from its lines');
-      context.partial();
-      for (const match of text.matchAll(
-        /(?:^|[\s{,"'])(_(?:target|call)_)["']?\s*:\s*["']?([^"'\s,}#]+)/gm,
-      )) {
-        judgeTarget(match[2]!, `${match[1]!} (line text)`, context);
-      }
-      return undefined;
-    }
-    for (const document of documents) {
-      const complete = walkObjects(document, (object, path) => {
-        for (const key of targetKeys) {
-          const target = object[key];
-          if (target === undefined) continue;
-          const where = path === '' ? key : `${path}.${key}`;
-          if (typeof target !== 'string') {
-            context.report(
-              'hydraUnknownTarget',
-              `${where} is not a name (${typeof target}); what it instantiates cannot be judged`,
-            );
-            continue;
-          }
-          judgeTarget(target, where, context);
+    return;
+  }
+  for (const document of documents) {
+    const complete = walkObjects(document, (object, path) => {
+      for (const key of targetKeys) {
+        const target = object[key];
+        if (target === undefined) continue;
+        const where = path === '' ? key : `${path}.${key}`;
+        if (typeof target !== 'string') {
+          context.report(
+            'hydraUnknownTarget',
+            `${where} is not a name (${typeof target}); what it instantiates cannot be judged`,
+          );
+          continue;
         }
-      });
-      if (!complete) {
-        context.report('hydraUnreadable', 'config has too many values; the rest was not inspected');
-        context.partial();
+        judgeTarget(target, where, context);
       }
+    });
+    if (!complete) {
+      context.report('hydraUnreadable', 'config has too many values; the rest was not inspected');
+      context.partial();
     }
-    return undefined;
-  },
-};
+  }
+}
 
 async function parseDocuments(text: string): Promise<unknown[] | undefined> {
   const { parseAllDocuments } = await import('yaml');

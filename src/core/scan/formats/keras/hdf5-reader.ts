@@ -55,7 +55,12 @@ let fileCounter = 0;
 function loadLibrary() {
   loaded ??= (async () => {
     const h5 = (await import('h5wasm/node')) as unknown as H5Module;
-    const module = (await h5.ready) as unknown as { FS: EmscriptenFs } & Record<string, number>;
+    const module = (await h5.ready) as unknown as {
+      FS: EmscriptenFs;
+      activate_throwing_error_handler(): number;
+    } & Record<string, number>;
+    // libhdf5 prints its error stack by default; the core never prints, so errors become exceptions.
+    module.activate_throwing_error_handler();
     return {
       h5,
       fs: module.FS,
