@@ -64,7 +64,11 @@ function loadLibrary() {
     return {
       h5,
       fs: module.FS,
-      types: { group: module.H5G_GROUP!, link: module.H5G_LINK!, udlink: module.H5G_UDLINK! },
+      types: {
+        group: module.H5G_GROUP!,
+        dataset: module.H5G_DATASET!,
+        udlink: module.H5G_UDLINK!,
+      },
     };
   })();
   return loaded;
@@ -197,7 +201,10 @@ function readAttributes(file: H5File, context: ScanContext): Record<string, unkn
   return out;
 }
 
-/** Walks groups by name without following soft links (which may form cycles). False when cut short. */
+/**
+ * Walks groups by name without following soft links (which may form cycles), collecting external
+ * links and virtual datasets. False when cut short.
+ */
 function walkLinks(file: H5File, types: Record<string, number>, external: string[]): boolean {
   const stack: { path: string; depth: number }[] = [{ path: '/', depth: 0 }];
   let seen = 0;
@@ -229,6 +236,13 @@ function walkLinks(file: H5File, types: Record<string, number>, external: string
         external.push(
           `HDF5 object ${JSON.stringify(child)} is an external link${target}: loading it opens another file`,
         );
+      } else if (type === types.dataset) {
+        const sources = virtualSources(file, child);
+        if (sources.length > 0) {
+          external.push(
+            `HDF5 dataset ${JSON.stringify(child)} is a virtual dataset mapped from ${sources.map((f) => JSON.stringify(f)).join(', ')}: reading it opens other files`,
+          );
+        }
       } else if (type === types.group) {
         if (depth + 1 > maxGroupDepth) return false;
         stack.push({ path: child, depth: depth + 1 });
@@ -236,6 +250,20 @@ function walkLinks(file: H5File, types: Record<string, number>, external: string
     }
   }
   return true;
+}
+
+/** The files a virtual dataset maps its data from (opening the dataset reads no data). */
+function virtualSources(file: H5File, path: string): string[] {
+  try {
+    const entity = (
+      file as unknown as {
+        get(path: string): { metadata?: { virtual_sources?: { file_name: string }[] } } | null;
+      }
+    ).get(path);
+    return [...new Set((entity?.metadata?.virtual_sources ?? []).map((source) => source.file_name))];
+  } catch {
+    return [];
+  }
 }
 
 function groupAt(file: H5File, path: string): H5Group {
