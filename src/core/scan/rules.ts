@@ -323,8 +323,8 @@ export const rules = {
     id: 'MLSEC-KERAS-006',
     name: 'hdf5-external-reference',
     severity: 'high',
-    summary: 'HDF5 file links to other files',
-    help: 'An external link or external dataset storage makes the loader open another file (Keras refuses them in weights files since 3.12); a model file has no reason to reach outside itself.',
+    summary: 'HDF5 file links to or maps data from other files',
+    help: 'An external link or a virtual dataset makes the loader open another file (Keras refuses them in weights files since 3.12); a model file has no reason to reach outside itself.',
   },
   hydraDangerousTarget: {
     id: 'MLSEC-HYDRA-001',
