@@ -1,9 +1,11 @@
 import type { FormatReader } from '../format-reader.js';
 import { compressedReaders, joblibZfileReader, zlibReader } from './compressed/compressed-reader.js';
+import { configTextReader } from './config/config-text-reader.js';
 import { ggufReader } from './gguf/gguf-reader.js';
 import { headerOnlyReaders } from './headers/header-formats.js';
 import { hfAutoMapReader } from './hf-config/auto-map.js';
 import { chatTemplateReader } from './jinja/chat-template-reader.js';
+import { hdf5Reader } from './keras/hdf5-reader.js';
 import { npyReader } from './numpy/npy-reader.js';
 import { onnxReader } from './onnx/onnx-reader.js';
 import { pickleReader } from './pickle/pickle-reader.js';
@@ -27,11 +29,13 @@ export const formatReaders: readonly FormatReader[] = [
   ggufReader,
   safetensorsReader,
   onnxReader,
+  hdf5Reader,
   chatTemplateReader,
   ...headerOnlyReaders,
   pickleReader,
   zlibReader,
   hfAutoMapReader,
+  configTextReader,
 ];
 
 export { zipReader };

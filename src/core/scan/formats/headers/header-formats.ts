@@ -21,10 +21,4 @@ export const headerOnlyReaders: readonly FormatReader[] = [
       return undefined;
     },
   },
-  {
-    id: 'hdf5',
-    description: 'HDF5 file',
-    detect: (h) => startsWith(h, [0x89, ...ascii('HDF\r\n\x1a\n')]),
-    scan: async () => undefined,
-  },
 ];

@@ -91,7 +91,10 @@ export const tarReader: FormatReader = {
       context.partial();
     }
     const legacyTorch = ['sys_info', 'pickle', 'storages'].every((name) => names.includes(name));
-    return legacyTorch ? { format: 'pytorch-legacy-tar' } : undefined;
+    if (legacyTorch) return { format: 'pytorch-legacy-tar' };
+    // NeMo's SaveRestoreConnector writes model_config.yaml at the top (arcname ".").
+    const nemo = names.some((name) => name.replace(/^\.\//, '') === 'model_config.yaml');
+    return nemo ? { format: 'nemo' } : undefined;
   },
 };
 
