@@ -56,8 +56,9 @@ function judgeEvent(event: OracleEvent, dangerous: Set<string>): string | undefi
     }
     case 'call':
       if (!('result' in event.fn)) return undefined;
-      // APPEND(S), ADDITEMS and SETITEM(S) on an object call its own methods: ordinary containers.
-      if (/\.(append|extend|add)$/.test(event.fn.result)) return undefined;
+      // APPEND(S), ADDITEMS and SETITEM(S) on an object call its own methods, and NEWOBJ_EX
+      // spreads its keyword arguments through keys() and __getitem__: ordinary containers.
+      if (/\.(append|extend|add|keys|__getitem__)$/.test(event.fn.result)) return undefined;
       return `calls ${event.fn.result}, a value built while loading`;
     case 'setstate':
       // A global that is no Python name is never imported: the load stops with ModuleNotFoundError.
