@@ -3,6 +3,7 @@ import { compressedReaders, joblibZfileReader, zlibReader } from './compressed/c
 import { headerOnlyReaders } from './headers/header-formats.js';
 import { npyReader } from './numpy/npy-reader.js';
 import { pickleReader } from './pickle/pickle-reader.js';
+import { sevenZipReader } from './sevenzip/sevenzip-reader.js';
 import { tarReader } from './tar/tar-reader.js';
 import { unsupportedReaders } from './unsupported.js';
 import { zipReader } from './zip/zip-reader.js';
@@ -14,6 +15,7 @@ import { zipReader } from './zip/zip-reader.js';
  */
 export const formatReaders: readonly FormatReader[] = [
   ...unsupportedReaders,
+  sevenZipReader,
   zipReader,
   ...compressedReaders,
   joblibZfileReader,
