@@ -5,6 +5,7 @@ import { npyReader } from './numpy/npy-reader.js';
 import { pickleReader } from './pickle/pickle-reader.js';
 import { sevenZipReader } from './sevenzip/sevenzip-reader.js';
 import { tarReader } from './tar/tar-reader.js';
+import { tensorflowReader } from './tensorflow/tensorflow-reader.js';
 import { unsupportedReaders } from './unsupported.js';
 import { zipReader } from './zip/zip-reader.js';
 
@@ -22,6 +23,7 @@ export const formatReaders: readonly FormatReader[] = [
   tarReader,
   npyReader,
   ...headerOnlyReaders,
+  tensorflowReader,
   pickleReader,
   zlibReader,
 ];
