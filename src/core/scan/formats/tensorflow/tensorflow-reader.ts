@@ -269,11 +269,12 @@ export function classify(head: Uint8Array, size: number | undefined): Kind | und
     // SavedModel: saved_model_schema_version = 1, then meta_graphs.
     if (first.number === 1 && first.wire === 0 && first.value === 1) {
       const meta = readField(head, first.next);
-      if (meta?.number !== 2 || meta.wire !== 2 || meta.end > total) return undefined;
+      // The length is not checked against the size here: one that runs past the end is a finding.
+      if (meta?.number !== 2 || meta.wire !== 2) return undefined;
       const inner = readField(head, meta.start);
       return inner && inner.wire === 2 && inner.number >= 1 && inner.number <= 7 ? 'saved-model' : undefined;
     }
-    if (first.wire !== 2 || first.end > total) return undefined;
+    if (first.wire !== 2) return undefined;
     const a = readField(head, first.start);
     if (first.number === 1 && a) {
       // keras_metadata.pb: SavedMetadata.nodes, a SavedObject that names a _tf_keras_ identifier.
@@ -293,7 +294,7 @@ export function classify(head: Uint8Array, size: number | undefined): Kind | und
       return undefined;
     }
     // GraphDef without nodes: library.function[0].signature.name.
-    if (first.number === 2 && a && a.number === 1 && a.wire === 2) {
+    if (first.number === 2 && first.end <= total && a && a.number === 1 && a.wire === 2) {
       const sig = readField(head, a.start);
       const name = sig && sig.number === 1 && sig.wire === 2 ? readField(head, sig.start) : undefined;
       if (name?.number !== 1 || name.wire !== 2 || name.end > head.length) return undefined;

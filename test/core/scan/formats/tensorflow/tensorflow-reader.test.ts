@@ -1,0 +1,308 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { defaultLimits } from '../../../../../src/core/scan/limits.js';
+import { GlobalPolicy } from '../../../../../src/core/scan/policy/global-policy.js';
+import { scanSource } from '../../../../../src/core/scan/scan-source.js';
+import { bufferAccess, randomAccessSource } from '../../../../../src/core/source.js';
+import { fixture } from '../../../../helpers/cli.js';
+import { scanBytes } from '../../../../helpers/scan.js';
+
+const base = fixture('../tensorflow');
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : name.endsWith('.pb') ? [path] : [];
+  });
+}
+
+async function scanFixture(path: string) {
+  const result = await scanBytes(readFileSync(join(base, path)), { name: path });
+  return { ...result, brief: result.findings.map((f) => [f.rule, f.severity, f.message]) };
+}
+
+const H = 'high';
+/** Exact findings of every fixture fixtures/tensorflow/generate.py writes. */
+const expected: Record<string, [string, string, string][]> = {
+  'benign/frozen_graph.pb': [],
+  'benign/tf1-estimator/saved_model.pb': [],
+  'benign/tf2-keras-dense/keras_metadata.pb': [],
+  'benign/tf2-keras-dense/saved_model.pb': [],
+  'benign/tf2-text-vocab/saved_model.pb': [
+    [
+      'MLSEC-TF-003',
+      'low',
+      'op InitializeTableFromTextFileV2 initialises a lookup table from a file: node "InitializeTableFromTextFileV2" of function "__inference__initializer_900"',
+    ],
+  ],
+  'malicious/debugidentity-url/saved_model.pb': [
+    [
+      'MLSEC-TF-001',
+      H,
+      'op DebugIdentityV2 sends tensors to "file:///tmp/mlsec-fixture-dump": node "DebugIdentityV2" of function "__inference_call_1100"',
+    ],
+  ],
+  'malicious/eagerpyfunc-in-serving/saved_model.pb': [
+    [
+      'MLSEC-TF-001',
+      H,
+      'op EagerPyFunc calls a Python function of the loading process: node "EagerPyFunc" of function "__inference_signature_wrapper_1180"',
+    ],
+  ],
+  'malicious/frozen-readfile.pb': [
+    ['MLSEC-TF-001', H, 'op ReadFile reads files ("/etc/passwd"): node "secret/ReadFile"'],
+  ],
+  'malicious/graph-library-writefile.pb': [
+    [
+      'MLSEC-TF-001',
+      H,
+      'op WriteFile writes files ("/tmp/mlsec-fixture"): node "WriteFile" of function "exfiltrate"',
+    ],
+  ],
+  'malicious/immutableconst/saved_model.pb': [
+    [
+      'MLSEC-TF-001',
+      H,
+      'op ImmutableConst memory-maps a file named by the graph: node "ImmutableConst" of function "__inference_call_1100"',
+    ],
+  ],
+  'malicious/keras-lambda-bytecode/keras_metadata.pb': [
+    [
+      'MLSEC-TF-005',
+      H,
+      'Lambda layer "lambda" holds marshalled Python bytecode that runs when the model is loaded (layer "root")',
+    ],
+    [
+      'MLSEC-TF-005',
+      H,
+      'Lambda layer "lambda" holds marshalled Python bytecode that runs when the model is loaded (layer "root.layer-1")',
+    ],
+  ],
+  'malicious/keras-lambda-os-system/keras_metadata.pb': [
+    ['MLSEC-TF-005', H, 'Lambda layer "run" calls os.system when the model is loaded (layer "root.layer-1")'],
+  ],
+  'malicious/matchingfiles-in-model-call/saved_model.pb': [
+    [
+      'MLSEC-TF-001',
+      H,
+      'op MatchingFiles reads files ("/home/*/.ssh/*"): node "secret/MatchingFiles" of function "__inference_call_1100"',
+    ],
+  ],
+  'malicious/printv2-to-file/saved_model.pb': [
+    [
+      'MLSEC-TF-001',
+      H,
+      'op PrintV2 appends to the file "file:///tmp/mlsec-fixture.log": node "PrintV2" of function "__inference_call_1100"',
+    ],
+  ],
+  'malicious/pyfunc-top-level/saved_model.pb': [
+    ['MLSEC-TF-001', H, 'op PyFunc calls a Python function of the loading process: node "PyFunc"'],
+  ],
+  'malicious/readfile-in-if-branch/saved_model.pb': [
+    [
+      'MLSEC-TF-001',
+      H,
+      'op ReadFile reads files ("/proc/self/environ"): node "secret/ReadFile" of function "__inference_cond_true_700"',
+    ],
+  ],
+  'malicious/readfile-in-serving/saved_model.pb': [
+    [
+      'MLSEC-TF-001',
+      H,
+      'op ReadFile reads files ("/etc/passwd"): node "secret/ReadFile" of function "__inference__wrapped_model_1120"',
+    ],
+  ],
+  'malicious/restorev2-outside-saver/saved_model.pb': [
+    [
+      'MLSEC-TF-002',
+      H,
+      'checkpoint op RestoreV2 reads files ("/etc/ssl/private/key") and is outside the functions the SaverDef names: node "RestoreV2" of function "__inference_restore_secrets_800"',
+    ],
+  ],
+  'malicious/savev2-in-serving/saved_model.pb': [
+    [
+      'MLSEC-TF-002',
+      H,
+      'checkpoint op SaveV2 writes files ("/tmp/mlsec-fixture") and runs when a serving signature is called: node "evil/SaveV2" of function "__inference__wrapped_model_1120"',
+    ],
+  ],
+  'malicious/table-from-absolute-path/saved_model.pb': [
+    [
+      'MLSEC-TF-001',
+      H,
+      'op InitializeTableFromTextFileV2 reads files ("/etc/passwd"): node "InitializeTableFromTextFileV2" of function "__inference__initializer_901"',
+    ],
+  ],
+  'malicious/tf1-savev2-in-serving/saved_model.pb': [
+    [
+      'MLSEC-TF-002',
+      H,
+      'checkpoint op SaveV2 writes files ("/tmp/mlsec-fixture") and runs when a serving signature is called: node "exfil/SaveV2"',
+    ],
+  ],
+  'malicious/writefile-in-function/saved_model.pb': [
+    [
+      'MLSEC-TF-001',
+      H,
+      'op WriteFile writes files ("/tmp/mlsec-fixture"): node "WriteFile" of function "__inference_helper_500"',
+    ],
+  ],
+};
+
+describe('TensorFlow fixtures', () => {
+  it('the expectations cover every generated fixture', () => {
+    expect(
+      files(base)
+        .map((f) => relative(base, f))
+        .sort(),
+    ).toEqual(Object.keys(expected).sort());
+  });
+  for (const [path, findings] of Object.entries(expected)) {
+    it(path, async () => {
+      const result = await scanFixture(path);
+      expect(result.format).toBe(
+        path.endsWith('keras_metadata.pb')
+          ? 'keras-metadata'
+          : path.endsWith('saved_model.pb')
+            ? 'tf-saved-model'
+            : 'tf-graph-def',
+      );
+      expect(result.brief).toEqual(findings);
+      expect(result.partial).toBe(false);
+      if (path.startsWith('malicious/')) expect(findings.some((f) => f[1] === H)).toBe(true);
+    });
+  }
+});
+
+// Hand-encoded protobuf, as the generator writes it.
+function varint(n: number): number[] {
+  const out: number[] = [];
+  let v = n;
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+  return out;
+}
+const ld = (field: number, payload: Uint8Array | number[] | string): number[] => {
+  const bytes = typeof payload === 'string' ? [...new TextEncoder().encode(payload)] : [...payload];
+  return [...varint((field << 3) | 2), ...varint(bytes.length), ...bytes];
+};
+const node = (name: string, op: string, ...rest: number[][]) =>
+  ld(1, [...ld(1, name), ...ld(2, op), ...rest.flat()]);
+
+describe('hostile TensorFlow protobuf', () => {
+  const model = readFileSync(join(base, 'malicious/readfile-in-serving/saved_model.pb'));
+
+  it('reports a truncated SavedModel as malformed and still reports what it read', async () => {
+    for (const cut of [40, Math.floor(model.length / 2), model.length - 3]) {
+      const result = await scanBytes(model.subarray(0, cut), { name: 'saved_model.pb' });
+      expect(result.format).toBe('tf-saved-model');
+      expect(result.findings.map((f) => [f.rule, f.severity])).toContainEqual(['MLSEC-TF-004', 'medium']);
+      expect(result.partial).toBe(true);
+    }
+  });
+
+  it('reports lengths that claim gigabytes without allocating them', async () => {
+    const bytes = new Uint8Array([
+      0x08,
+      0x01,
+      0x12,
+      ...varint(2 ** 40),
+      0x12,
+      0x05,
+      0x0a,
+      0x03,
+      0x61,
+      0x62,
+      0x63,
+    ]);
+    const result = await scanBytes(bytes, { name: 'saved_model.pb' });
+    expect(result.findings.map((f) => [f.rule, f.message, f.offset])).toEqual([
+      [
+        'MLSEC-TF-004',
+        `TensorFlow protobuf cannot be fully read: field 2 at offset 2 claims ${2 ** 40} bytes, past the end of its message at 16`,
+        2,
+      ],
+    ]);
+  });
+
+  it('survives deeply nested groups inside an attribute (a recursive message)', async () => {
+    const nested = [...new Array(200_000).fill(0x0b), ...new Array(200_000).fill(0x0c)]; // field 1 start/end group
+    const bytes = new Uint8Array(node('x', 'ReadFile', ld(5, [...ld(1, 'evil'), ...ld(2, nested)])));
+    const result = await scanBytes(bytes, { name: 'graph.pb' });
+    expect(result.format).toBe('tf-graph-def');
+    expect(result.findings.map((f) => [f.rule, f.message])).toEqual([
+      ['MLSEC-TF-004', 'an attribute of node "x" cannot be decoded'],
+      ['MLSEC-TF-001', 'op ReadFile reads files: node "x"'],
+    ]);
+  });
+
+  it('follows function attributes nested in lists and calls through functions that call themselves', async () => {
+    // A function that calls itself and, through a list attribute, one that writes a file.
+    const selfCall = [
+      ...ld(1, 'loop'),
+      ...ld(2, 'recursive'),
+      ...ld(5, [...ld(1, 'branches'), ...ld(2, ld(1, ld(9, ld(1, 'writer'))))]),
+    ];
+    const writer = [...ld(1, 'w'), ...ld(2, 'WriteFile')];
+    const library = ld(2, [
+      ...ld(1, [...ld(1, ld(1, 'recursive')), ...ld(3, selfCall)]),
+      ...ld(1, [...ld(1, ld(1, 'writer')), ...ld(3, writer)]),
+    ]);
+    const bytes = new Uint8Array([...node('call', 'recursive'), ...library]);
+    const result = await scanBytes(bytes, { name: 'graph.pb' });
+    expect(result.findings.map((f) => [f.rule, f.message])).toEqual([
+      ['MLSEC-TF-001', 'op WriteFile writes files: node "w" of function "writer"'],
+    ]);
+  });
+
+  it('reads only the graph structure of a frozen graph with large weights', async () => {
+    const weights = new Uint8Array(64 * 2 ** 20);
+    // Const node whose value attribute holds a 64 MiB tensor_content (TensorProto field 4).
+    const tensorProto = [0x08, 0x01, ...varint((4 << 3) | 2), ...varint(weights.length)];
+    const attrValue = [...varint((8 << 3) | 2), ...varint(tensorProto.length + weights.length)];
+    const entryHead = [
+      ...ld(1, 'value'),
+      ...varint((2 << 3) | 2),
+      ...varint(attrValue.length + tensorProto.length + weights.length),
+    ];
+    const nodeBody = [
+      ...ld(1, 'w'),
+      ...ld(2, 'Const'),
+      ...varint((5 << 3) | 2),
+      ...varint(entryHead.length + attrValue.length + tensorProto.length + weights.length),
+    ];
+    const prefix = new Uint8Array([
+      0x0a,
+      ...varint(nodeBody.length + entryHead.length + attrValue.length + tensorProto.length + weights.length),
+      ...nodeBody,
+      ...entryHead,
+      ...attrValue,
+      ...tensorProto,
+    ]);
+    const tail = new Uint8Array(node('r', 'ReadFile'));
+    const file = new Uint8Array(prefix.length + weights.length + tail.length);
+    file.set(prefix);
+    file.set(tail, prefix.length + weights.length);
+    let read = 0;
+    const access = bufferAccess(file);
+    const counting = {
+      size: access.size,
+      read: (offset: number, length: number) => {
+        read += Math.min(length, Math.max(0, access.size - offset));
+        return access.read(offset, length);
+      },
+    };
+    const result = await scanSource(randomAccessSource(counting), 'frozen.pb', {
+      policy: new GlobalPolicy(),
+      limits: defaultLimits,
+    });
+    expect(result.format).toBe('tf-graph-def');
+    expect(result.findings.map((f) => f.message)).toEqual(['op ReadFile reads files: node "r"']);
+    // The 64 KiB head every detector sees, and blocks of the structure: not the weights.
+    expect(read).toBeLessThan(512 * 1024);
+  });
+});
