@@ -306,3 +306,89 @@ describe('hostile TensorFlow protobuf', () => {
     expect(read).toBeLessThan(512 * 1024);
   });
 });
+
+/**
+ * The fixtures are hand-encoded, so a complete protobuf decoder (protobufjs, with the whole
+ * SavedModel → MetaGraphDef → GraphDef → NodeDef/FunctionDef chain of the public .proto files)
+ * must read them as TensorFlow would: every node named, with an op, in the right place.
+ */
+describe('fixtures decode with a full protobuf decoder', async () => {
+  const { default: protobuf } = await import('protobufjs');
+  const descriptor = {
+    nested: {
+      SavedModel: {
+        fields: {
+          version: { type: 'int64', id: 1 },
+          metaGraphs: { rule: 'repeated', type: 'MetaGraphDef', id: 2 },
+        },
+      },
+      MetaGraphDef: {
+        fields: {
+          graphDef: { type: 'GraphDef', id: 2 },
+          saverDef: { type: 'SaverDef', id: 3 },
+          signatureDef: { keyType: 'string', type: 'SignatureDef', id: 5 },
+        },
+      },
+      SaverDef: {
+        fields: {
+          filenameTensorName: { type: 'string', id: 1 },
+          saveTensorName: { type: 'string', id: 2 },
+          restoreOpName: { type: 'string', id: 3 },
+        },
+      },
+      SignatureDef: { fields: { outputs: { keyType: 'string', type: 'TensorInfo', id: 2 } } },
+      TensorInfo: { fields: { name: { type: 'string', id: 1 }, dtype: { type: 'int32', id: 2 } } },
+      GraphDef: {
+        fields: { node: { rule: 'repeated', type: 'NodeDef', id: 1 }, library: { type: 'Library', id: 2 } },
+      },
+      Library: { fields: { function: { rule: 'repeated', type: 'FunctionDef', id: 1 } } },
+      FunctionDef: {
+        fields: {
+          signature: { type: 'OpDef', id: 1 },
+          nodeDef: { rule: 'repeated', type: 'NodeDef', id: 3 },
+        },
+      },
+      OpDef: { fields: { name: { type: 'string', id: 1 } } },
+      NodeDef: {
+        fields: {
+          name: { type: 'string', id: 1 },
+          op: { type: 'string', id: 2 },
+          input: { rule: 'repeated', type: 'string', id: 3 },
+          attr: { keyType: 'string', type: 'AttrValue', id: 5 },
+        },
+      },
+      AttrValue: {
+        fields: { s: { type: 'bytes', id: 2 }, i: { type: 'int64', id: 3 }, type: { type: 'int32', id: 6 } },
+      },
+    },
+  };
+  const root = protobuf.Root.fromJSON(descriptor);
+  const SavedModel = root.lookupType('SavedModel');
+  const GraphDef = root.lookupType('GraphDef');
+  type Node = { name: string; op: string };
+  type Graph = {
+    node?: Node[];
+    library?: { function?: { signature: { name: string }; nodeDef?: Node[] }[] };
+  };
+  for (const path of Object.keys(expected).filter((p) => !p.endsWith('keras_metadata.pb'))) {
+    it(path, () => {
+      const bytes = readFileSync(join(base, path));
+      const graph = (
+        path.endsWith('saved_model.pb')
+          ? (SavedModel.toObject(SavedModel.decode(bytes)) as { metaGraphs: { graphDef: Graph }[] })
+              .metaGraphs[0]!.graphDef
+          : GraphDef.toObject(GraphDef.decode(bytes))
+      ) as Graph;
+      const nodes = [
+        ...(graph.node ?? []),
+        ...(graph.library?.function ?? []).flatMap((f) => f.nodeDef ?? []),
+      ];
+      expect(nodes.length).toBeGreaterThan(0);
+      for (const node of nodes) expect(node.op).toMatch(/^[A-Z][A-Za-z0-9]*$/);
+      for (const [, , message] of expected[path]!) {
+        const op = /op (\w+)/.exec(message)![1];
+        expect(nodes.map((n) => n.op)).toContain(op);
+      }
+    });
+  }
+});
