@@ -28,6 +28,19 @@ export interface GraphModel {
   signatures: SignatureDefEntry[];
   signatureUnread: boolean;
   nodeCount: number;
+  /** One string per op name, shared by all nodes. */
+  opNames: Map<string, string>;
+}
+
+/** Ops whose node is reported or whose attributes decide a report. */
+export function isJudged(op: string): boolean {
+  return (
+    dangerousOps.has(op) ||
+    checkpointOps.has(op) ||
+    tableFileOps.has(op) ||
+    debugOps.has(op) ||
+    op === 'PrintV2'
+  );
 }
 
 export function newGraphModel(): GraphModel {
@@ -39,6 +52,7 @@ export function newGraphModel(): GraphModel {
     signatures: [],
     signatureUnread: false,
     nodeCount: 0,
+    opNames: new Map(),
   };
 }
 

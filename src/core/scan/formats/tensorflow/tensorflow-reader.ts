@@ -1,7 +1,7 @@
 import { bufferAccess, cachedAccess, type RandomAccess, readAllBounded } from '../../../source.js';
 import type { ScanContext } from '../../context.js';
 import type { FormatReader } from '../../format-reader.js';
-import { analyseGraph, type GraphModel, type NodeInfo, newGraphModel } from './graph.js';
+import { analyseGraph, type GraphModel, isJudged, type NodeInfo, newGraphModel } from './graph.js';
 import { checkKerasMetadata } from './keras-metadata.js';
 import {
   type AttrValue,
@@ -10,7 +10,16 @@ import {
   decodeSignatureDefEntry,
   type SignatureDefEntry,
 } from './proto.js';
-import { bytesOf, fields, stringOf, WireBudget, WireError, type WireField } from './wire.js';
+import {
+  bytesOf,
+  fields,
+  fieldsIn,
+  stringOf,
+  textOf,
+  WireBudget,
+  WireError,
+  type WireField,
+} from './wire.js';
 
 type Kind = 'saved-model' | 'graph-def' | 'keras-metadata';
 
@@ -49,7 +58,7 @@ export const tensorflowReader: FormatReader = {
       }
       direct = bufferAccess(bytes);
     }
-    const random = cachedAccess(direct);
+    const random = cachedAccess(direct, 4096, 16);
     const budget = new WireBudget(maxFields);
     if (kind === 'keras-metadata') {
       await guarded(context, () => checkKerasMetadata(random, budget, context));
@@ -158,10 +167,38 @@ async function walkFunction(
       for await (const sig of fields(random, field.start, field.end, budget)) {
         if (sig.number === 1 && sig.wire === 2) name = await stringOf(random, sig);
       }
-    } else if (field.number === 3) nodes.push(await walkNode(random, field, graph, budget, context));
+    } else if (field.number === 3)
+      nodes.push(slim(await walkNode(random, field, graph, budget, context), graph));
   }
   graph.functions.set(name, { name, nodes });
 }
+
+const empty: never[] = [];
+
+/**
+ * What a function's node keeps: its op (interned) and calls, and, for the ops that are judged and
+ * the string constants that name their paths, its name, inputs and strings. A function of a
+ * million additions costs a few bytes per node.
+ */
+function slim(node: NodeInfo, graph: GraphModel): NodeInfo {
+  let op = graph.opNames.get(node.op);
+  if (op === undefined) {
+    op = node.op;
+    graph.opNames.set(op, op);
+  }
+  node.op = op;
+  if (node.calls.length === 0) node.calls = empty;
+  if (isJudged(op) || node.constStrings.length > 0) return node;
+  node.name = '';
+  node.inputs = empty;
+  node.strings = empty;
+  return node;
+}
+
+/** Nodes up to this size are read in one piece and parsed in memory; larger ones hold tensors. */
+const maxNodeBytes = 64 * 1024;
+/** A Const's string contents are kept (file paths) when its tensor is at most this size. */
+const maxConstBytes = 4096;
 
 async function walkNode(
   random: RandomAccess,
@@ -172,19 +209,37 @@ async function walkNode(
 ): Promise<NodeInfo> {
   if (++graph.nodeCount > maxNodes) throw new LimitError(`more than ${maxNodes} nodes`);
   const info: NodeInfo = { name: '', op: '', inputs: [], calls: [], strings: [], constStrings: [] };
+  const whole = await bytesOf(random, node, maxNodeBytes);
+  if (whole) {
+    parseNodeFields(whole, 0, whole.length, node.start, budget, context, info);
+    return info;
+  }
   for await (const field of fields(random, node.start, node.end, budget)) {
     if (field.wire !== 2) continue;
     if (field.number === 1) info.name = await stringOf(random, field);
     else if (field.number === 2) info.op = await stringOf(random, field);
     else if (field.number === 3) info.inputs.push(await stringOf(random, field));
     else if (field.number === 5) {
+      const entry = await bytesOf(random, field, maxNodeBytes);
+      if (entry) {
+        parseAttrEntry(entry, 0, entry.length, field.start, budget, context, info);
+        continue;
+      }
       let key = '';
-      for await (const entry of fields(random, field.start, field.end, budget)) {
-        if (entry.wire !== 2) continue;
-        if (entry.number === 1) key = await stringOf(random, entry);
-        else if (entry.number === 2) {
-          for (const value of await attrValues(random, entry, budget, context, info))
-            collect(info, key, value);
+      for await (const part of fields(random, field.start, field.end, budget)) {
+        if (part.wire !== 2) continue;
+        if (part.number === 1) key = await stringOf(random, part);
+        else if (part.number === 2) {
+          try {
+            await largeAttrValue(random, part, key, budget, context, info);
+          } catch (error) {
+            if (!(error instanceof WireError)) throw error;
+            // The value is bounded by its entry, which is well formed: the rest of the node is read.
+            context.report('tfMalformed', `an attribute of node "${info.name}" cannot be decoded`, {
+              offset: error.offset,
+            });
+            context.partial();
+          }
         }
       }
     }
@@ -192,32 +247,72 @@ async function walkNode(
   return info;
 }
 
-/** The attribute value, decoded whole when small; a large one (a tensor) field by field. */
-async function attrValues(
-  random: RandomAccess,
-  value: WireField,
+/** NodeDef fields of a node held in memory: 1 name, 2 op, 3 input, 5 attr. */
+function parseNodeFields(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  base: number,
   budget: WireBudget,
   context: ScanContext,
-  node: NodeInfo,
-): Promise<AttrValue[]> {
-  const whole = await bytesOf(random, value, maxAttrBytes);
-  if (whole) {
-    const decoded = decodeOrReport(
-      () => decodeAttrValue(whole),
-      context,
-      `an attribute of node "${node.name}"`,
-      value.start,
-    );
-    return decoded ? [decoded] : [];
+  info: NodeInfo,
+): void {
+  for (const field of fieldsIn(bytes, start, end, budget, base)) {
+    if (field.wire !== 2) continue;
+    const value = () => bytes.subarray(field.start, Math.min(field.end, field.start + 4096));
+    if (field.number === 1) info.name = textOf(value(), field.end - field.start > 4096);
+    else if (field.number === 2) info.op = textOf(value(), field.end - field.start > 4096);
+    else if (field.number === 3) info.inputs.push(textOf(value(), field.end - field.start > 4096));
+    else if (field.number === 5) parseAttrEntry(bytes, field.start, field.end, base, budget, context, info);
   }
-  const out: AttrValue[] = [];
+}
+
+/** One entry of the attribute map: 1 key, 2 value (AttrValue). */
+function parseAttrEntry(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  base: number,
+  budget: WireBudget,
+  context: ScanContext,
+  info: NodeInfo,
+): void {
+  let key = '';
+  for (const field of fieldsIn(bytes, start, end, budget, base)) {
+    if (field.wire !== 2) continue;
+    if (field.number === 1)
+      key = textOf(bytes.subarray(field.start, Math.min(field.end, field.start + 4096)));
+    else if (field.number === 2) {
+      const value = decodeOrReport(
+        () => decodeAttrValue(bytes.subarray(field.start, field.end)),
+        context,
+        `an attribute of node "${info.name}"`,
+        base + field.at,
+      );
+      if (value) collect(info, key, value);
+    }
+  }
+}
+
+/** An attribute value too large to read: a tensor (skipped unless small) or a long list. */
+async function largeAttrValue(
+  random: RandomAccess,
+  value: WireField,
+  key: string,
+  budget: WireBudget,
+  context: ScanContext,
+  info: NodeInfo,
+): Promise<void> {
   for await (const part of fields(random, value.start, value.end, budget)) {
-    if (part.number === 7 || part.number === 8) continue; // shape, tensor content
-    const bytes = await bytesOf(random, { ...part, start: part.at }, maxAttrBytes);
+    if (part.number === 7) continue; // shape
+    const limit = part.number === 8 ? maxConstBytes : maxAttrBytes;
+    // The field with its tag is an AttrValue of its own: AttrValue is a oneof.
+    const bytes = await bytesOf(random, { ...part, start: part.at }, limit);
     if (!bytes) {
+      if (part.number === 8) continue; // tensor content: never read
       context.report(
         'tfMalformed',
-        `an attribute of node "${node.name}" holds a field of ${part.end - part.start} bytes that was not inspected`,
+        `an attribute of node "${info.name}" holds a field of ${part.end - part.start} bytes that was not inspected`,
         { offset: part.at },
       );
       context.partial();
@@ -226,18 +321,17 @@ async function attrValues(
     const decoded = decodeOrReport(
       () => decodeAttrValue(bytes),
       context,
-      `an attribute of node "${node.name}"`,
+      `an attribute of node "${info.name}"`,
       part.at,
     );
-    if (decoded) out.push(decoded);
+    if (decoded) collect(info, key, decoded);
   }
-  return out;
 }
 
 function collect(info: NodeInfo, key: string, value: AttrValue): void {
   if (value.func?.name) info.calls.push(value.func.name);
   for (const fn of value.list?.func ?? []) if (fn.name) info.calls.push(fn.name);
-  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes.subarray(0, 4096));
+  const text = (bytes: Uint8Array) => textOf(bytes.subarray(0, 4096));
   if (value.s && value.s.length > 0) info.strings.push({ key, value: text(value.s) });
   for (const s of value.list?.s ?? []) info.strings.push({ key, value: text(s) });
   if (key === 'value' && value.tensor) {

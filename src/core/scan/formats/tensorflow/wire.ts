@@ -40,48 +40,70 @@ export async function* fields(
 ): AsyncGenerator<WireField> {
   let at = start;
   while (at < end) {
-    if (++budget.fields > budget.maxFields) {
-      throw new WireError(`more than ${budget.maxFields} protobuf fields`, at);
-    }
     const head = await random.read(at, Math.min(20, end - at));
-    const tag = varint(head, 0, at);
-    const number = Math.floor(tag.value / 8);
-    const wire = tag.value % 8;
-    if (number === 0) throw new WireError(`field number 0 at offset ${at}`, at);
-    let valueStart = at + tag.length;
-    let valueEnd: number;
-    let value = 0;
-    switch (wire) {
-      case 0: {
-        const v = varint(head, tag.length, at);
-        value = v.value;
-        valueEnd = valueStart + v.length;
-        break;
-      }
-      case 1:
-        valueEnd = valueStart + 8;
-        break;
-      case 5:
-        valueEnd = valueStart + 4;
-        break;
-      case 2: {
-        const length = varint(head, tag.length, at);
-        valueStart += length.length;
-        valueEnd = valueStart + length.value;
-        break;
-      }
-      default:
-        throw new WireError(`field ${number} at offset ${at} has wire type ${wire}`, at);
-    }
-    if (valueEnd > end) {
-      throw new WireError(
-        `field ${number} at offset ${at} claims ${valueEnd - valueStart} bytes, past the end of its message at ${end}`,
-        at,
-      );
-    }
-    yield { number, wire, at, start: valueStart, end: valueEnd, value };
-    at = valueEnd;
+    const field = fieldAt(head, 0, at, end, budget);
+    yield field;
+    at = field.end;
   }
+}
+
+/** The same walk over bytes already in memory; `base` is the file offset of `bytes[0]`. */
+export function* fieldsIn(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  budget: WireBudget,
+  base: number,
+): Generator<WireField> {
+  let at = start;
+  while (at < end) {
+    const field = fieldAt(bytes, at, base + at, base + end, budget);
+    yield { ...field, start: field.start - base, end: field.end - base, at: field.at - base };
+    at = field.end - base;
+  }
+}
+
+/** The field whose tag is at `bytes[from]`, file offset `at`, inside a message ending at `end`. */
+function fieldAt(bytes: Uint8Array, from: number, at: number, end: number, budget: WireBudget): WireField {
+  if (++budget.fields > budget.maxFields) {
+    throw new WireError(`more than ${budget.maxFields} protobuf fields`, at);
+  }
+  const tag = varint(bytes, from, at - from);
+  const number = Math.floor(tag.value / 8);
+  const wire = tag.value % 8;
+  if (number === 0) throw new WireError(`field number 0 at offset ${at}`, at);
+  let valueStart = at + tag.length;
+  let valueEnd: number;
+  let value = 0;
+  switch (wire) {
+    case 0: {
+      const v = varint(bytes, from + tag.length, at - from);
+      value = v.value;
+      valueEnd = valueStart + v.length;
+      break;
+    }
+    case 1:
+      valueEnd = valueStart + 8;
+      break;
+    case 5:
+      valueEnd = valueStart + 4;
+      break;
+    case 2: {
+      const length = varint(bytes, from + tag.length, at - from);
+      valueStart += length.length;
+      valueEnd = valueStart + length.value;
+      break;
+    }
+    default:
+      throw new WireError(`field ${number} at offset ${at} has wire type ${wire}`, at);
+  }
+  if (valueEnd > end) {
+    throw new WireError(
+      `field ${number} at offset ${at} claims ${valueEnd - valueStart} bytes, past the end of its message at ${end}`,
+      at,
+    );
+  }
+  return { number, wire, at, start: valueStart, end: valueEnd, value };
 }
 
 /** A base-128 varint; values past 2^53 are reported as such (no TensorFlow length reaches them). */
@@ -111,8 +133,17 @@ export async function bytesOf(
   return random.read(field.start, field.end - field.start);
 }
 
+const utf8 = new TextDecoder();
+
+/** A string field, cut at `max` bytes. */
 export async function stringOf(random: RandomAccess, field: WireField, max = 4096): Promise<string> {
-  const bytes = await random.read(field.start, Math.min(max, field.end - field.start));
-  const text = new TextDecoder().decode(bytes);
-  return field.end - field.start > max ? `${text}...` : text;
+  return textOf(
+    await random.read(field.start, Math.min(max, field.end - field.start)),
+    field.end - field.start > max,
+  );
+}
+
+export function textOf(bytes: Uint8Array, cut = false): string {
+  const text = utf8.decode(bytes);
+  return cut ? `${text}...` : text;
 }
