@@ -22,8 +22,16 @@ interface SevenZipRun {
 /** What 7-Zip (compiled to WebAssembly) needs: an in-memory file system and its command line. */
 interface SevenZipModule {
   FS: {
-    writeFile(path: string, data: Uint8Array): void;
+    createDataFile(
+      parent: string,
+      name: string,
+      data: Uint8Array,
+      read: boolean,
+      write: boolean,
+      own: boolean,
+    ): void;
     readFile(path: string): Uint8Array;
+    unlink(path: string): void;
     mkdir(path: string): void;
     readdir(path: string): string[];
     stat(path: string): { mode: number; size: number };
@@ -55,7 +63,8 @@ export const sevenZipReader: FormatReader = {
     }
     const output: string[] = [];
     const module = await loadSevenZip(output);
-    module.FS.writeFile('/archive.7z', bytes);
+    // The file system takes the buffer over instead of copying it.
+    module.FS.createDataFile('/', 'archive.7z', bytes, true, false, true);
     const run = (args: string[]): SevenZipRun => {
       output.length = 0;
       let code: number;
@@ -128,7 +137,9 @@ export const sevenZipReader: FormatReader = {
     const encryptedPaths = new Set(members.filter((m) => m.encrypted).map((m) => m.path));
     for (const path of walk(module, '/out', '')) {
       if (encryptedPaths.has(path)) continue; // whatever 7-Zip wrote for it is not the member
-      await context.nested(bufferSource(module.FS.readFile(`/out/${path}`)), path);
+      const member = module.FS.readFile(`/out/${path}`);
+      module.FS.unlink(`/out/${path}`); // memory is given back member by member
+      await context.nested(bufferSource(member), path);
     }
     return { format: '7z' };
   },

@@ -74,6 +74,21 @@ describe('7z reader', () => {
     expect(result.partial).toBe(true);
   });
 
+  it('scans the plain members of an archive that also has encrypted ones', async () => {
+    const sevenZip = await SevenZip({ print: () => {}, printErr: () => {} });
+    sevenZip.FS.mkdir('/in');
+    sevenZip.FS.writeFile('/in/secret.pkl', payload);
+    sevenZip.FS.writeFile('/in/plain.pkl', payload);
+    sevenZip.FS.chdir('/in');
+    sevenZip.callMain(['a', '/out.7z', '-psecret', 'secret.pkl']);
+    sevenZip.callMain(['a', '/out.7z', 'plain.pkl']); // a second folder, without a password
+    const result = await scan(sevenZip.FS.readFile('/out.7z'));
+    expect(result.findings.map((f) => [f.rule, f.member, f.message])).toEqual([
+      ['MLSEC-CONTAINER-001', undefined, 'member "secret.pkl" is encrypted and cannot be inspected'],
+      ['MLSEC-PICKLE-001', 'plain.pkl', 'calls os.system (runs commands and touches files)'],
+    ]);
+  });
+
   it('reports encrypted headers (the member list itself cannot be read)', async () => {
     const archive = await make7z({ 'secret.pkl': payload }, ['-psecret', '-mhe=on']);
     const result = await scan(archive);
