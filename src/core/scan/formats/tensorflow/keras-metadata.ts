@@ -41,14 +41,38 @@ export async function checkKerasMetadata(
       context.partial();
       continue;
     }
+    const layer = JSON.stringify(object.nodePath || `node ${object.nodeId}`);
     for (const finding of lambdas(config, 0)) {
-      const path = object.nodePath || `node ${object.nodeId}`;
-      context.report('tfKerasLambda', `${finding} (layer ${JSON.stringify(path)})`, { offset: field.at });
+      if (finding.kind === 'bytecode') {
+        context.report('tfKerasLambda', `${finding.message} (layer ${layer})`, { offset: field.at });
+        continue;
+      }
+      // A function by name: judged like a pickle global, so --allow-global and the config apply.
+      const { module, name } = finding;
+      const verdict = context.policy.classify(module, name).verdict;
+      if (verdict === 'safe') continue;
+      const global = `${module}.${name}`;
+      if (verdict === 'dangerous') {
+        context.report('tfKerasLambda', `${finding.message} (layer ${layer})`, { offset: field.at, global });
+      } else {
+        context.report(
+          'unknownGlobal',
+          `${finding.message}, a function that is not on the allowlist (layer ${layer})`,
+          {
+            offset: field.at,
+            global,
+          },
+        );
+      }
     }
   }
 }
 
-function* lambdas(value: unknown, depth: number): Generator<string> {
+type LambdaFinding =
+  | { kind: 'bytecode'; message: string }
+  | { kind: 'function'; message: string; module: string; name: string };
+
+function* lambdas(value: unknown, depth: number): Generator<LambdaFinding> {
   if (depth > maxJsonDepth || value === null || typeof value !== 'object') return;
   if (Array.isArray(value)) {
     for (const item of value) yield* lambdas(item, depth + 1);
@@ -58,12 +82,15 @@ function* lambdas(value: unknown, depth: number): Generator<string> {
   if (record.class_name === 'Lambda' && typeof record.config === 'object' && record.config !== null) {
     const config = record.config as Record<string, unknown>;
     const fn = config.function;
-    const name = typeof config.name === 'string' ? config.name : 'lambda';
+    const layer = JSON.stringify(typeof config.name === 'string' ? config.name : 'lambda');
     if (
       config.function_type === 'lambda' ||
       (fn !== null && typeof fn === 'object' && (fn as Record<string, unknown>).class_name === '__lambda__')
     ) {
-      yield `Lambda layer ${JSON.stringify(name)} holds marshalled Python bytecode that runs when the model is loaded`;
+      yield {
+        kind: 'bytecode',
+        message: `Lambda layer ${layer} holds marshalled Python bytecode that runs when the model is loaded`,
+      };
     } else if (
       config.function_type === 'function' &&
       typeof fn === 'string' &&
@@ -71,7 +98,12 @@ function* lambdas(value: unknown, depth: number): Generator<string> {
     ) {
       const module = config.module;
       if (!/^(keras|tf_keras|tensorflow)(\.|$)/.test(module)) {
-        yield `Lambda layer ${JSON.stringify(name)} calls ${module}.${fn} when the model is loaded`;
+        yield {
+          kind: 'function',
+          message: `Lambda layer ${layer} calls ${module}.${fn} when the model is loaded`,
+          module,
+          name: fn,
+        };
       }
     }
   }

@@ -193,6 +193,48 @@ const ld = (field: number, payload: Uint8Array | number[] | string): number[] =>
 const node = (name: string, op: string, ...rest: number[][]) =>
   ld(1, [...ld(1, name), ...ld(2, op), ...rest.flat()]);
 
+describe('keras_metadata.pb Lambda functions are judged by the global policy', () => {
+  const metadata = (module: string, fn: string) => {
+    const layer = {
+      class_name: 'Lambda',
+      config: { name: 'l', function: fn, function_type: 'function', module },
+    };
+    const object = [
+      ...[0x10, 0x01],
+      ...ld(3, 'root.layer-1'),
+      ...ld(4, '_tf_keras_layer'),
+      ...ld(5, JSON.stringify(layer)),
+    ];
+    return new Uint8Array(ld(1, object));
+  };
+
+  it('reports an unknown function as medium, allowlistable like a pickle global', async () => {
+    const bytes = metadata('mypkg.layers', 'scale');
+    const result = await scanBytes(bytes, { name: 'keras_metadata.pb' });
+    expect(result.findings.map((f) => [f.rule, f.severity, f.global, f.message])).toEqual([
+      [
+        'MLSEC-PICKLE-003',
+        'medium',
+        'mypkg.layers.scale',
+        'Lambda layer "l" calls mypkg.layers.scale when the model is loaded, a function that is not on the allowlist (layer "root.layer-1")',
+      ],
+    ]);
+    const allowed = await scanBytes(bytes, {
+      name: 'keras_metadata.pb',
+      policy: { allow: ['mypkg.layers.*'] },
+    });
+    expect(allowed.findings).toEqual([]);
+  });
+
+  it('reports a dangerous function as high, and nothing for Keras functions', async () => {
+    const result = await scanBytes(metadata('subprocess', 'Popen'), { name: 'keras_metadata.pb' });
+    expect(result.findings.map((f) => [f.rule, f.severity, f.global])).toEqual([
+      ['MLSEC-TF-005', 'high', 'subprocess.Popen'],
+    ]);
+    expect((await scanBytes(metadata('keras.activations', 'relu'))).findings).toEqual([]);
+  });
+});
+
 describe('hostile TensorFlow protobuf', () => {
   const model = readFileSync(join(base, 'malicious/readfile-in-serving/saved_model.pb'));
 
