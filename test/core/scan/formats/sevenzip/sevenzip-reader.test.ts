@@ -89,6 +89,22 @@ describe('7z reader', () => {
     ]);
   });
 
+  it('reports an absolute member path and still scans the member, under the name 7-Zip extracts it to', async () => {
+    const sevenZip = await SevenZip({ print: () => {}, printErr: () => {} });
+    sevenZip.FS.mkdir('/in');
+    sevenZip.FS.writeFile('/in/x.pkl', payload);
+    sevenZip.callMain(['a', '/out.7z', '-spf', '/in/x.pkl']); // stores the absolute path
+    const result = await scan(sevenZip.FS.readFile('/out.7z'));
+    expect(result.findings.map((f) => [f.rule, f.member, f.message])).toEqual([
+      [
+        'MLSEC-CONTAINER-005',
+        undefined,
+        'member "/in/x.pkl" would be extracted outside the target directory',
+      ],
+      ['MLSEC-PICKLE-001', 'in/x.pkl', 'calls os.system (runs commands and touches files)'],
+    ]);
+  });
+
   it('reports encrypted headers (the member list itself cannot be read)', async () => {
     const archive = await make7z({ 'secret.pkl': payload }, ['-psecret', '-mhe=on']);
     const result = await scan(archive);
