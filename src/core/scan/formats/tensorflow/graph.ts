@@ -163,11 +163,10 @@ export function analyseGraph(graph: GraphModel, context: ScanContext): void {
       scope = constants(site.fn);
       cache.set(site.fn, scope);
     }
-    for (const input of site.node.inputs) {
-      const source = scope.get(nodeOf(input));
-      if (source?.op === 'Const' && source.constStrings.length > 0) return source.constStrings[0];
-    }
-    return undefined;
+    // The path is the first input of file ops, the second of table initialisers (after the table).
+    const input = site.node.inputs[tableFileOps.has(site.node.op) ? 1 : 0];
+    const source = input === undefined ? undefined : scope.get(nodeOf(input));
+    return source?.op === 'Const' ? source.constStrings[0] : undefined;
   };
 
   for (const site of sites) {
@@ -184,14 +183,16 @@ export function analyseGraph(graph: GraphModel, context: ScanContext): void {
     }
     const checkpoint = checkpointOps.get(node.op);
     if (checkpoint) {
-      if (site.saver && !site.serving) continue;
+      if (site.saver && !site.serving && path === undefined) continue;
       const why = site.serving
         ? graph.savedModel && !wholeGraphServes
           ? 'runs when a serving signature is called'
           : 'runs with the graph'
-        : site.fn
-          ? 'is outside the functions the SaverDef names'
-          : 'is outside the nodes the SaverDef names';
+        : site.saver
+          ? 'uses a fixed path instead of the checkpoint the loader names'
+          : site.fn
+            ? 'is outside the functions the SaverDef names'
+            : 'is outside the nodes the SaverDef names';
       report(
         'tfCheckpointOp',
         `ckpt:${node.op}:${why}`,

@@ -120,6 +120,13 @@ const expected: Record<string, [string, string, string][]> = {
       'checkpoint op RestoreV2 reads files ("/etc/ssl/private/key") and is outside the functions the SaverDef names: node "RestoreV2" of function "__inference_restore_secrets_800"',
     ],
   ],
+  'malicious/restorev2-fixed-path-in-saver/saved_model.pb': [
+    [
+      'MLSEC-TF-002',
+      H,
+      'checkpoint op RestoreV2 reads files ("/etc/ssl/private/key") and uses a fixed path instead of the checkpoint the loader names: node "RestoreV2" of function "__inference__traced_restore_1262"',
+    ],
+  ],
   'malicious/savev2-in-serving/saved_model.pb': [
     [
       'MLSEC-TF-002',
