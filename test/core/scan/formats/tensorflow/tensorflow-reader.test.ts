@@ -40,7 +40,7 @@ const expected: Record<string, [string, string, string][]> = {
     [
       'MLSEC-TF-001',
       H,
-      'op DebugIdentityV2 sends tensors to "file:///tmp/mlsec-fixture-dump": node "DebugIdentityV2" of function "__inference_call_1100"',
+      'op DebugIdentityV2 sends tensors to "file:///srv/mlsec-fixture-dump": node "DebugIdentityV2" of function "__inference_call_1100"',
     ],
   ],
   'malicious/eagerpyfunc-in-serving/saved_model.pb': [
@@ -57,7 +57,7 @@ const expected: Record<string, [string, string, string][]> = {
     [
       'MLSEC-TF-001',
       H,
-      'op WriteFile writes files ("/tmp/mlsec-fixture"): node "WriteFile" of function "exfiltrate"',
+      'op WriteFile writes files ("/srv/mlsec-fixture"): node "WriteFile" of function "exfiltrate"',
     ],
   ],
   'malicious/immutableconst/saved_model.pb': [
@@ -93,7 +93,7 @@ const expected: Record<string, [string, string, string][]> = {
     [
       'MLSEC-TF-001',
       H,
-      'op PrintV2 appends to the file "file:///tmp/mlsec-fixture.log": node "PrintV2" of function "__inference_call_1100"',
+      'op PrintV2 appends to the file "file:///srv/mlsec-fixture.log": node "PrintV2" of function "__inference_call_1100"',
     ],
   ],
   'malicious/pyfunc-top-level/saved_model.pb': [
@@ -131,7 +131,7 @@ const expected: Record<string, [string, string, string][]> = {
     [
       'MLSEC-TF-002',
       H,
-      'checkpoint op SaveV2 writes files ("/tmp/mlsec-fixture") and runs when a serving signature is called: node "evil/SaveV2" of function "__inference__wrapped_model_1120"',
+      'checkpoint op SaveV2 writes files ("/srv/mlsec-fixture") and runs when a serving signature is called: node "evil/SaveV2" of function "__inference__wrapped_model_1120"',
     ],
   ],
   'malicious/table-from-absolute-path/saved_model.pb': [
@@ -145,14 +145,14 @@ const expected: Record<string, [string, string, string][]> = {
     [
       'MLSEC-TF-002',
       H,
-      'checkpoint op SaveV2 writes files ("/tmp/mlsec-fixture") and runs when a serving signature is called: node "exfil/SaveV2"',
+      'checkpoint op SaveV2 writes files ("/srv/mlsec-fixture") and runs when a serving signature is called: node "exfil/SaveV2"',
     ],
   ],
   'malicious/writefile-in-function/saved_model.pb': [
     [
       'MLSEC-TF-001',
       H,
-      'op WriteFile writes files ("/tmp/mlsec-fixture"): node "WriteFile" of function "__inference_helper_500"',
+      'op WriteFile writes files ("/srv/mlsec-fixture"): node "WriteFile" of function "__inference_helper_500"',
     ],
   ],
 };
