@@ -31,8 +31,6 @@ async function scan(path: string): Promise<FileReport> {
 
 /** Fixtures whose payload cannot be seen by design: the container itself is the finding. */
 const containerVerdicts: Record<string, string> = {
-  'malicious/sevenzip-copy-os-system.7z': 'MLSEC-CONTAINER-001',
-  'malicious/sevenzip-lzma-os-system.7z': 'MLSEC-CONTAINER-001',
   'malicious/zip-encrypted-flag-only.zip': 'MLSEC-CONTAINER-001',
   'malicious/zip-encrypted-zipcrypto.zip': 'MLSEC-CONTAINER-001',
   'malicious/zip-unsupported-method-93.zip': 'MLSEC-CONTAINER-001',

@@ -10,7 +10,9 @@ import { npyReader } from './numpy/npy-reader.js';
 import { onnxReader } from './onnx/onnx-reader.js';
 import { pickleReader } from './pickle/pickle-reader.js';
 import { safetensorsReader } from './safetensors/safetensors-reader.js';
+import { sevenZipReader } from './sevenzip/sevenzip-reader.js';
 import { tarReader } from './tar/tar-reader.js';
+import { tensorflowReader } from './tensorflow/tensorflow-reader.js';
 import { unsupportedReaders } from './unsupported.js';
 import { zipReader } from './zip/zip-reader.js';
 
@@ -21,6 +23,7 @@ import { zipReader } from './zip/zip-reader.js';
  */
 export const formatReaders: readonly FormatReader[] = [
   ...unsupportedReaders,
+  sevenZipReader,
   zipReader,
   ...compressedReaders,
   joblibZfileReader,
@@ -32,6 +35,7 @@ export const formatReaders: readonly FormatReader[] = [
   hdf5Reader,
   chatTemplateReader,
   ...headerOnlyReaders,
+  tensorflowReader,
   pickleReader,
   zlibReader,
   hfAutoMapReader,

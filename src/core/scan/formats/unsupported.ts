@@ -8,11 +8,6 @@ interface Unsupported {
 
 /** Containers we recognise but cannot open: each is a finding, never a silent pass. */
 const unsupported: readonly Unsupported[] = [
-  {
-    id: '7z',
-    description: '7-Zip archive',
-    detect: (h) => startsWith(h, [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c]),
-  },
   { id: 'rar', description: 'RAR archive', detect: (h) => startsWith(h, ascii('Rar!\x1a\x07')) },
   { id: 'zstd', description: 'Zstandard stream', detect: (h) => startsWith(h, [0x28, 0xb5, 0x2f, 0xfd]) },
   { id: 'lz4', description: 'LZ4 frame', detect: (h) => startsWith(h, [0x04, 0x22, 0x4d, 0x18]) },
