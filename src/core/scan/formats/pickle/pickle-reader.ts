@@ -101,15 +101,9 @@ export async function scanPickleStream(
       if (reading.legacyTorch && reading.streams >= torchLegacyStreams) return HALT;
       return end.index > 0 && record ? record(end.result) : undefined;
     };
+  let divergedAt: Divergence | undefined;
   const onDiverge = (divergence: Divergence): void => {
-    const followed = divergence.pending !== undefined;
-    analysis.report(
-      'frameDifferential',
-      `${divergence.reason}: CPython's file and memory readers read different opcodes from here${
-        followed ? '; both readings were scanned' : ', and the file reading could not be followed'
-      }`,
-      divergence.offset,
-    );
+    divergedAt = divergence;
     if (!divergence.pending) return;
     const reading = { streams: primary.streams, legacyTorch: primary.legacyTorch } as Reading;
     reading.machine = primary.machine.fork(onStreamEnd(reading));
@@ -172,6 +166,17 @@ export async function scanPickleStream(
       }
       if (trailing) searchTrailingData(trailing, analysis, context);
     }
+  }
+  // Where the bytes are only possibly a pickle (a polyglot check), a frame means something only
+  // when the bytes proved to be one.
+  if (divergedAt && (!options.tentative || primary.streams > 0 || machine.evidence)) {
+    analysis.report(
+      'frameDifferential',
+      `${divergedAt.reason}: CPython's file and memory readers read different opcodes from here${
+        divergedAt.pending ? '; both readings were scanned' : ', and the file reading could not be followed'
+      }`,
+      divergedAt.offset,
+    );
   }
   for (const finding of analysis.findings()) {
     context.add(finding.offset === undefined ? finding : { ...finding, offset: finding.offset + base });
