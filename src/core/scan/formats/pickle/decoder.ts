@@ -304,6 +304,11 @@ export class PickleDecoder {
     const readFixed = (n: number): number => {
       const at = this.place(base + j, n, false, filePos);
       dropped ||= at.dropped;
+      // Part now, before the value is judged: what memory reads here may be refused (a length
+      // past any file) where the file reading goes on.
+      if (at.dropped && this.mode === 'memory') {
+        this.diverge(offset, buf.slice(i), 'an argument runs past the end of its frame');
+      }
       const start = at.start - base;
       if (buf.length < start + n) return -1;
       j = start + n;

@@ -34,6 +34,14 @@ describe("framing: both of CPython's readings are scanned", () => {
     ]);
   });
 
+  it('a length field running past its frame: memory readers stop on a petabyte, files read on', async () => {
+    expect(await scanFixture('malicious/frame-length-across-frame.pkl')).toEqual([
+      osSystem(64),
+      { rule: 'MLSEC-PICKLE-009', severity: 'medium', offset: 11 },
+      { rule: 'MLSEC-PICKLE-014', severity: 'high', offset: 11 },
+    ]);
+  });
+
   it('a frame inside a frame, longer than its rest', async () => {
     expect(await scanFixture('malicious/frame-nested-longer-frame.pkl')).toEqual([
       osSystem(57),
