@@ -223,7 +223,18 @@ def modules_imported_for(module, name):
 
 
 def persistent_load(pid):
+    """Resolves as legacy torch.load does, the loader that hands back most of what a pickle names:
+    ('module', cls, ...) gives cls, any other tuple its first item (the tar format); the rest is an
+    object the loader made (a storage)."""
     record.add({"ev": "persid", "pid": describe(pid)})
+    target = None
+    if isinstance(pid, (tuple, list)) and pid:
+        if pid[0] in ("module", b"module") and len(pid) > 1:
+            target = pid[1]
+        elif isinstance(pid, tuple):
+            target = pid[0]
+    if isinstance(target, (RecorderMeta, Result)):
+        return target
     return Result("persid")
 
 
