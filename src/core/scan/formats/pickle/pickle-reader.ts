@@ -54,12 +54,18 @@ function probeHead(
     },
     false,
   );
-  const decoder = new PickleDecoder(machine.handle, defaultLimits.pickle);
+  // Frames that disagree with their opcodes are crafted: a file reader reads on where memory stops.
+  let diverged = false;
+  const decoder = new PickleDecoder(machine.handle, defaultLimits.pickle, {
+    onDiverge: () => {
+      diverged = true;
+    },
+  });
   decoder.feed(head);
   const valid = decoder.error === undefined;
   // At the end of the file, a reader acts on a last line without its newline (see PickleDecoder.end).
   if (wholeFile) decoder.end();
-  return { stopped, evidence: machine.evidence, valid };
+  return { stopped, evidence: machine.evidence || diverged, valid };
 }
 
 export interface PickleScanOptions {

@@ -42,6 +42,15 @@ describe("framing: both of CPython's readings are scanned", () => {
     ]);
   });
 
+  it('the same behind a MARK, so no protocol header says it is a pickle: the disagreement does', async () => {
+    const bytes = asm([0x28], Array.from(readFileSync(fixture('malicious/frame-length-across-frame.pkl'))));
+    expect(brief((await scanBytes(bytes)).findings)).toEqual([
+      osSystem(65),
+      { rule: 'MLSEC-PICKLE-009', severity: 'medium', offset: 12 },
+      { rule: 'MLSEC-PICKLE-014', severity: 'high', offset: 12 },
+    ]);
+  });
+
   it('a frame inside a frame, longer than its rest', async () => {
     expect(await scanFixture('malicious/frame-nested-longer-frame.pkl')).toEqual([
       osSystem(57),
