@@ -6,6 +6,8 @@
  * and a name hidden behind escapes is analysed like any other. `{% raw %}` blocks, which the parser
  * does not know, become the string expression Jinja prints for them. Text outside tags is kept.
  */
+
+import { pythonSimpleEscapes } from '../python-escapes.js';
 export function normalizeTemplate(source: string): string {
   let out = '';
   let at = 0;
@@ -95,20 +97,6 @@ function findOpen(source: string, from: number): number {
   }
 }
 
-const simpleEscapes: Record<string, string> = {
-  '\n': '',
-  '\\': '\\',
-  "'": "'",
-  '"': '"',
-  a: '\x07',
-  b: '\b',
-  f: '\f',
-  n: '\n',
-  r: '\r',
-  t: '\t',
-  v: '\v',
-};
-
 /** Reads a Jinja string literal at `start` and decodes it as Python's `unicode-escape` does. */
 function readLiteral(
   source: string,
@@ -127,8 +115,8 @@ function readLiteral(
     }
     const e = source[i + 1];
     if (e === undefined) return undefined;
-    if (Object.hasOwn(simpleEscapes, e)) {
-      value += simpleEscapes[e];
+    if (Object.hasOwn(pythonSimpleEscapes, e)) {
+      value += pythonSimpleEscapes[e];
       i += 2;
     } else if (e === 'x' || e === 'u' || e === 'U') {
       const digits = e === 'x' ? 2 : e === 'u' ? 4 : 8;

@@ -3,18 +3,7 @@
  * closely enough that a name spelled with escapes (`S'o\x73'`) resolves as CPython resolves it.
  */
 
-const simpleEscapes: Record<string, string> = {
-  '\\': '\\',
-  "'": "'",
-  '"': '"',
-  a: '\x07',
-  b: '\b',
-  f: '\f',
-  n: '\n',
-  r: '\r',
-  t: '\t',
-  v: '\v',
-};
+import { pythonSimpleEscapes } from '../python-escapes.js';
 
 /** STRING: a quoted Python 2 `repr` of a byte string. Returns undefined when CPython would refuse it. */
 export function decodeStringLiteral(text: string): string | undefined {
@@ -35,8 +24,7 @@ function decodeEscapes(body: string): string | undefined {
     }
     const next = body[++i];
     if (next === undefined) return undefined;
-    if (next in simpleEscapes) out += simpleEscapes[next];
-    else if (next === '\n') continue;
+    if (Object.hasOwn(pythonSimpleEscapes, next)) out += pythonSimpleEscapes[next];
     else if (next === 'x') {
       const hex = body.slice(i + 1, i + 3);
       if (!/^[0-9a-fA-F]{2}$/.test(hex)) return undefined;
